@@ -1,0 +1,84 @@
+"""The line-item schema: what a feed may carry and what a validated batch holds.
+
+A feed line (DESIGN.md section 3) is validated and normalised by
+`ledger.batches` into one Arrow table of `LINE_SCHEMA`; the store adds the
+entry columns of `ENTRY_EXTRA` when it appends.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+# Fields a feed may carry, with whether they are required.
+FEED_FIELDS: dict[str, bool] = {
+    "order_id": True,
+    "line_no": True,
+    "revision": False,
+    "status": False,
+    "entity": True,
+    "order_date": True,
+    "supplier": True,
+    "chip_model": True,
+    "quantity": True,
+    "unit_price": True,
+    "currency": True,
+    "destination": True,
+    "budget_code": True,
+    "workload": True,
+    "acquisition": False,
+    "owner": False,
+    "operator": False,
+    "identity_reviewed": False,
+    "license_ref": False,
+}
+
+STATUSES = ("open", "cancelled")
+WORKLOADS = ("training", "inference")
+ACQUISITIONS = ("purchase", "lease")
+ENTRY_KINDS = ("line", "reversal")
+
+# A validated, normalised line. Money is int64 minor units of `currency`.
+LINE_SCHEMA = pa.schema(
+    [
+        ("order_id", pa.string()),
+        ("line_no", pa.int32()),
+        ("revision", pa.int32()),
+        ("status", pa.string()),
+        ("entity", pa.string()),
+        ("order_date", pa.date32()),
+        ("fiscal_year", pa.int32()),
+        ("supplier", pa.string()),
+        ("chip_model", pa.string()),
+        ("quantity", pa.int64()),
+        ("unit_price_minor", pa.int64()),
+        ("amount_minor", pa.int64()),
+        ("currency", pa.string()),
+        ("destination", pa.string()),
+        ("budget_code", pa.string()),
+        ("workload", pa.string()),
+        ("acquisition", pa.string()),
+        ("owner", pa.string()),
+        ("operator", pa.string()),
+        ("identity_reviewed", pa.bool_()),
+        ("license_ref", pa.string()),
+    ]
+)
+
+# Columns the store adds to each entry of `line_entries`.
+#   entry_seq: dense 0-based position of the entry in the ledger (resident index)
+#   feed_seq: the feed that appended it
+#   entry_kind: 'line' (a line as sent) or 'reversal' (negation of the line's prior entry)
+#   lines: signed line count (+1 open line, -1 reversal of an open line, 0 cancelled)
+ENTRY_EXTRA = pa.schema(
+    [
+        ("entry_seq", pa.int64()),
+        ("feed_seq", pa.int64()),
+        ("entry_kind", pa.string()),
+        ("lines", pa.int8()),
+    ]
+)
+
+ENTRY_SCHEMA = pa.schema(list(ENTRY_EXTRA) + list(LINE_SCHEMA))
+
+# Fields compared to decide that a re-sent line is unchanged.
+CONTENT_FIELDS = [f.name for f in LINE_SCHEMA]

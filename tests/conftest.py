@@ -1,0 +1,70 @@
+"""Shared fixtures: real DuckDB files in tmp dirs, small readable golden feeds."""
+
+from __future__ import annotations
+
+import json
+import os
+
+# CUDA kernels run under the simulator in CI: set before numba is imported.
+os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")
+
+import pytest  # noqa: E402
+
+from ledger import reference  # noqa: E402
+from ledger.ingest import Ledger  # noqa: E402
+from ledger.store import Store  # noqa: E402
+from tests import strategies  # noqa: E402, F401  (registers the hypothesis profiles)
+
+ENTITIES_CSV = b"""entity,hq_country,fy_start_month
+ACME-CN,CN,1
+ACME-SG,SG,4
+"""
+# Rates chosen so that some conversions land exactly on half a cent.
+RATES = [
+    {"rate_date": "2025-01-01", "currency": "CNY", "usd_per_unit": "0.125"},
+    {"rate_date": "2025-03-01", "currency": "CNY", "usd_per_unit": "0.1375"},
+    {"rate_date": "2025-01-01", "currency": "JPY", "usd_per_unit": "0.005"},
+    {"rate_date": "2025-01-01", "currency": "EUR", "usd_per_unit": "1.0825"},
+    {"rate_date": "2025-01-01", "currency": "KWD", "usd_per_unit": "3.2575"},
+]
+
+HEADER = (
+    "order_id,line_no,revision,status,entity,order_date,supplier,chip_model,quantity,"
+    "unit_price,currency,destination,budget_code,workload,acquisition,owner,operator,"
+    "identity_reviewed,license_ref"
+)
+GOLDEN_CSV = f"""{HEADER}
+PO-1,1,0,open,ACME-CN,2025-02-01,Huawei,Ascend 910B,100,120000.50,CNY,CN,DOM-2025,inference,purchase,,,false,
+PO-1,2,0,open,ACME-CN,2025-02-03,Nvidia,H20,1,0.04,CNY,CN,DOM-2025,training,purchase,,,false,
+PO-1,3,0,open,ACME-CN,2025-02-04,Nvidia,H20,1,0.12,CNY,CN,DOM-2025,training,purchase,,,false,
+PO-1,4,0,open,ACME-CN,2025-02-05,Cambricon,MLU590,1,0.20,CNY,CN,DOM-2025,inference,purchase,,,false,
+PO-2,1,0,open,ACME-SG,2025-05-01,Nvidia,H100,10,25000,USD,SG,OVS-2025,training,purchase,,,false,
+PO-2,2,0,open,ACME-SG,2025-05-02,Nvidia,H200,8,3,JPY,MY,OVS-2025,training,lease,YTL Data Centres,YTL Data Centres,true,
+PO-2,3,0,open,ACME-SG,2025-05-03,AMD,MI300X,1,1,JPY,MY,OVS-2025,training,lease,Equinix,Equinix,false,
+PO-3,1,0,open,ACME-SG,2025-06-01,Nvidia,H100,2,1234.567,KWD,SG,OVS-2025,training,purchase,,,false,LIC-1
+PO-3,2,0,open,ACME-CN,2025-03-15,Nvidia,H100,4,30000.99,EUR,CN,DOM-2025,training,purchase,,,false,
+"""
+
+
+def load_reference(store: Store) -> None:
+    reference.load_pack(store)
+    reference.load(store, "entities", ENTITIES_CSV, "csv")
+    reference.load(store, "fx-rates", json.dumps(RATES).encode(), "json")
+
+
+@pytest.fixture
+def db_path(tmp_path):
+    return str(tmp_path / "ledger.duckdb")
+
+
+@pytest.fixture
+def store(db_path):
+    s = Store(db_path)
+    load_reference(s)
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def ledger(store):
+    return Ledger(store)

@@ -1,0 +1,115 @@
+"""Each feed format reads to the same lines and the same ledger entries."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.ipc as ipc
+import pyarrow.parquet as pq
+import pytest
+
+from ledger.errors import LedgerError
+from ledger.feeds import format_of_content_type, read_feed
+from tests.conftest import GOLDEN_CSV, load_reference
+from tests.reference import feed_rows
+
+
+def _rows() -> list[dict]:
+    rows = []
+    for r in feed_rows(GOLDEN_CSV):
+        rows.append({k: (v if v != "" else None) for k, v in r.items()})
+    return rows
+
+
+def encode(fmt: str) -> bytes:
+    rows = _rows()
+    if fmt == "csv":
+        return GOLDEN_CSV.encode()
+    if fmt == "json":
+        # typed JSON: numbers as numbers, booleans as booleans
+        typed = []
+        for r in rows:
+            t = dict(r)
+            for k in ("line_no", "revision", "quantity"):
+                t[k] = int(t[k])
+            t["identity_reviewed"] = t["identity_reviewed"] == "true"
+            typed.append(t)
+        return (
+            json.dumps({"feed_id": None, "lines": typed}).replace('"feed_id": null, ', "").encode()
+        )
+    if fmt == "ndjson":
+        return "".join(json.dumps(r) + "\n" for r in rows).encode()
+    table = pacsv.read_csv(io.BytesIO(GOLDEN_CSV.encode()))  # typed by Arrow's own inference
+    if fmt == "arrow":
+        sink = pa.BufferOutputStream()
+        with ipc.new_stream(sink, table.schema) as w:
+            w.write_table(table)
+        return sink.getvalue().to_pybytes()
+    if fmt == "parquet":
+        sink = pa.BufferOutputStream()
+        pq.write_table(table, sink)
+        return sink.getvalue().to_pybytes()
+    raise AssertionError(fmt)
+
+
+ENTRY_COLUMNS = (
+    "order_id, line_no, revision, status, entity, order_date, fiscal_year, supplier, "
+    "chip_model, quantity, unit_price_minor, amount_minor, currency, destination, budget_code, "
+    "workload, acquisition, owner, operator, identity_reviewed, license_ref, entry_kind, lines"
+)
+
+
+@pytest.mark.parametrize("fmt", ["json", "ndjson", "arrow", "parquet"])
+def test_every_format_gives_identical_entries(tmp_path, fmt):
+    from ledger.ingest import Ledger
+    from ledger.store import Store
+
+    results = {}
+    for name in ("csv", fmt):
+        store = Store(tmp_path / f"{name}.duckdb")
+        load_reference(store)
+        Ledger(store).ingest_bytes(encode(name), name)
+        results[name] = store.query(
+            f"SELECT {ENTRY_COLUMNS} FROM line_entries ORDER BY entry_seq"
+        ).to_pylist()
+        store.close()
+    assert len(results["csv"]) == 9
+    assert results[fmt] == results["csv"]
+
+
+def test_json_numbers_keep_their_exact_literal():
+    raw = read_feed(b'[{"unit_price": 0.1, "quantity": 3}]', "json").table
+    assert raw["unit_price"].to_pylist() == ["0.1"]
+    big = read_feed(b'[{"unit_price": 12345678901234.56}]', "json").table
+    assert big["unit_price"].to_pylist() == ["12345678901234.56"]
+
+
+@pytest.mark.parametrize(
+    "fmt, data",
+    [
+        ("json", b'[{"order_id": "x",'),
+        ("json", b'{"lines": 3}'),
+        ("json", b"[1, 2]"),
+        ("ndjson", b'{"order_id": "x"}\n{not json}\n'),
+        ("csv", b'order_id,line_no\n"unterminated,1\n'),
+        ("csv", b"order_id,line_no\nPO-1,1,extra,cells\n"),
+        ("arrow", b"not arrow at all"),
+        ("parquet", b"PAR1 but not really"),
+    ],
+)
+def test_malformed_feeds_are_clear_errors(fmt, data):
+    with pytest.raises(LedgerError) as e:
+        read_feed(data, fmt)
+    assert e.value.status == 400
+    assert e.value.kind == "malformed-feed"
+
+
+def test_content_types():
+    assert format_of_content_type("text/csv; charset=utf-8") == "csv"
+    assert format_of_content_type("application/vnd.apache.arrow.stream") == "arrow"
+    with pytest.raises(LedgerError) as e:
+        format_of_content_type("application/xml")
+    assert e.value.status == 415
