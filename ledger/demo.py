@@ -133,13 +133,18 @@ def _price_scale(mix, target: float, lines_in_fy: float, mean_qty: float) -> flo
 
 
 def generate(
-    n_lines: int, batch_lines: int = 1_000_000, seed: int = SEED, start_line: int = 0
-) -> Iterator[pa.Table]:
-    """Raw feed tables (the columns a sender would send) for lines [start, start+n)."""
+    n_lines: int, batch_lines: int = 1_000_000, seed: int = SEED, start_line: int = 0,
+    price_lines: int | None = None,
+) -> Iterator[pa.Table]:  # fmt: skip
+    """Raw feed tables (the columns a sender would send) for lines [start, start+n).
+
+    Prices are scaled for a ledger of `price_lines` lines (default n_lines).
+    """
     mean_qty = 4.5  # quantity ~ uniform 1..8
     fy25_share = 0.85
-    n_dom_fy = n_lines * DOMESTIC_SHARE_OF_LINES * fy25_share
-    n_ovs_fy = n_lines * (1 - DOMESTIC_SHARE_OF_LINES) * fy25_share
+    scale_n = price_lines or n_lines
+    n_dom_fy = scale_n * DOMESTIC_SHARE_OF_LINES * fy25_share
+    n_ovs_fy = scale_n * (1 - DOMESTIC_SHARE_OF_LINES) * fy25_share
     dom_scale = _price_scale(DOMESTIC_MIX, DOMESTIC_TARGET_CNY, max(n_dom_fy, 1), mean_qty)
     ovs_scale = _price_scale(OVERSEAS_MIX, OVERSEAS_TARGET_USD, max(n_ovs_fy, 1), mean_qty)
     fx_mid = {c: b for c, (b, _) in FX_BASE.items()} | {"USD": 1.0}
@@ -270,11 +275,13 @@ def build(
     if first_batch is not None:
         ledger.ingest_table(amendments(first_batch), feed_id=f"demo-{n_lines}-amendments")
         feeds += 1
-    files = write_sample_feeds(feeds_dir) if feeds_dir else {}
+    files = write_sample_feeds(feeds_dir, price_lines=n_lines) if feeds_dir else {}
     return DemoResult(n_lines, feeds, ledger.store.count("line_entries"), files)
 
 
-def write_sample_feeds(folder: str | Path, lines: int = 200) -> dict[str, str]:
+def write_sample_feeds(
+    folder: str | Path, lines: int = 200, price_lines: int = 1_000_000
+) -> dict[str, str]:
     """Small feeds of new lines in every format, for trying ingest by hand."""
     import pyarrow.csv as pacsv
     import pyarrow.ipc as ipc
@@ -285,7 +292,9 @@ def write_sample_feeds(folder: str | Path, lines: int = 200) -> dict[str, str]:
     written = {}
     # order numbers far above the demo's so that the samples are new lines
     for k, fmt in enumerate(["csv", "json", "ndjson", "arrow", "parquet"]):
-        table = next(generate(lines, lines, seed=SEED + 1 + k, start_line=10**12 + k * lines))
+        table = next(
+            generate(lines, lines, SEED + 1 + k, 10**12 + k * lines, price_lines=price_lines)
+        )
         path = folder / f"sample-{fmt}.{'arrow' if fmt == 'arrow' else fmt}"
         if fmt == "csv":
             pacsv.write_csv(table, path)

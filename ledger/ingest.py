@@ -45,11 +45,11 @@ class Ledger:
         batch = validate(raw, self.store.reference_view(), self.max_rows_per_feed)
         if content is None:
             content = table_bytes(raw)
-        result = self.store.append_feed(batch, feed_id, content, self.precheck)
-        if not result.replay:
-            for listener in self.listeners:
-                listener(result)
-        return result
+        return self.store.append_feed(batch, feed_id, content, self.precheck, self._committed)
+
+    def _committed(self, result: AppendResult) -> None:
+        for listener in self.listeners:
+            listener(result)
 
 
 def table_bytes(table: pa.Table) -> bytes:

@@ -289,13 +289,15 @@ class Store:
         feed_id: str | None,
         content: bytes,
         precheck: Callable[[pa.Table], list[dict]] | None = None,
+        on_commit: Callable[[AppendResult], None] | None = None,
     ) -> AppendResult:
         """Append a validated batch (LINE_SCHEMA) as one feed, in one transaction.
 
         Idempotent: the same feed id with the same content answers as the first
         time; the same id with other content is a conflict. `precheck` sees the
         entries about to be appended (inside the transaction, under the write
-        lock) and may raise to refuse the feed or return warnings.
+        lock) and may raise to refuse the feed or return warnings; `on_commit`
+        runs after COMMIT, still under the lock, so followers see feeds in order.
         """
         assert batch.schema.equals(LINE_SCHEMA), batch.schema
         sha = _sha256(content)
@@ -318,6 +320,9 @@ class Store:
             if not result.replay:
                 self._next_entry_seq += result.entries.num_rows
                 self._next_feed_seq += 1
+                if on_commit is not None:
+                    # still under the write lock: listeners see appends in commit order
+                    on_commit(result)
             return result
 
     def _append_locked(self, con, batch, feed_id, sha, precheck) -> AppendResult:

@@ -1,0 +1,171 @@
+"""Scalar maths written once, compiled for the CPU (njit) and for CUDA (device functions).
+
+`register_jitable` keeps each function a plain Python function while letting
+numba inline it into CPU and CUDA kernels alike, so both backends run the
+very same arithmetic and give identical integers.
+
+Conversion of an amount A (minor units) by num / den with half-even rounding
+must be exact for |A| <= 10^15 and num, den < 2^63, so the 128-bit product
+A x num never goes through a float alone:
+  * fast path: a float estimate q of A x num / den, then the exact remainder
+    r = A x num - q x den computed in wrapping 64-bit arithmetic (exact as
+    long as the true |r| < 2^62, which the caller guarantees per rate cell
+    through `fast_max`), then at most a few unit corrections and the tie rule;
+  * exact path: a 64x64 -> 128-bit product and a 128/64 division
+    (Hacker's Delight `divlu`), for the cells where the fast path's bound
+    does not hold.
+All unsigned arithmetic is done on explicit uint64 values: numba promotes
+mixed int64/uint64 operands to float64.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba.extending import register_jitable
+
+U0 = np.uint64(0)
+U1 = np.uint64(1)
+U2 = np.uint64(2)
+U32 = np.uint64(32)
+U63 = np.uint64(63)
+U64 = np.uint64(64)
+MASK32 = np.uint64(0xFFFFFFFF)
+BASE32 = np.uint64(1 << 32)
+TOP_BIT = np.uint64(1 << 63)
+INT64_MAX_U = np.uint64((1 << 63) - 1)
+# Returned when a conversion's result would not fit in int64.
+OVERFLOW = np.int64(-(2**63))
+
+
+@register_jitable
+def mul_u64(a, b):
+    """(hi, lo) of the full 128-bit product of two uint64."""
+    a_lo = a & MASK32
+    a_hi = a >> U32
+    b_lo = b & MASK32
+    b_hi = b >> U32
+    p0 = a_lo * b_lo
+    p1 = a_lo * b_hi
+    p2 = a_hi * b_lo
+    p3 = a_hi * b_hi
+    mid = (p0 >> U32) + (p1 & MASK32) + (p2 & MASK32)
+    lo = (p0 & MASK32) | (mid << U32)
+    hi = p3 + (p1 >> U32) + (p2 >> U32) + (mid >> U32)
+    return hi, lo
+
+
+@register_jitable
+def leading_zeros_u64(x):
+    if x == U0:
+        return U64
+    n = U0
+    while (x & TOP_BIT) == U0:
+        x = x << U1
+        n += U1
+    return n
+
+
+@register_jitable
+def div_u128_u64(u1, u0, v):
+    """(quotient, remainder) of the 128-bit (u1:u0) by v; requires u1 < v (quotient fits)."""
+    s = leading_zeros_u64(v)
+    v = v << s
+    vn1 = v >> U32
+    vn0 = v & MASK32
+    if s > U0:
+        un32 = (u1 << s) | (u0 >> (U64 - s))
+    else:
+        un32 = u1
+    un10 = u0 << s
+    un1 = un10 >> U32
+    un0 = un10 & MASK32
+    q1 = un32 // vn1
+    rhat = un32 - q1 * vn1
+    while q1 >= BASE32 or q1 * vn0 > BASE32 * rhat + un1:
+        q1 -= U1
+        rhat += vn1
+        if rhat >= BASE32:
+            break
+    un21 = un32 * BASE32 + un1 - q1 * v
+    q0 = un21 // vn1
+    rhat = un21 - q0 * vn1
+    while q0 >= BASE32 or q0 * vn0 > BASE32 * rhat + un0:
+        q0 -= U1
+        rhat += vn1
+        if rhat >= BASE32:
+            break
+    r = (un21 * BASE32 + un0 - q0 * v) >> s
+    return q1 * BASE32 + q0, r
+
+
+@register_jitable
+def muldiv_half_even_exact(a, num, den):
+    """round_half_even(a * num / den) exactly, via 128-bit arithmetic; OVERFLOW if it won't fit."""
+    negative = a < 0
+    if negative:
+        magnitude = np.uint64(-(a + 1)) + U1  # |a| without overflow at INT64_MIN
+    else:
+        magnitude = np.uint64(a)
+    hi, lo = mul_u64(magnitude, np.uint64(num))
+    uden = np.uint64(den)
+    if hi >= uden:
+        return OVERFLOW
+    q, r = div_u128_u64(hi, lo, uden)
+    twice = r << U1  # r < den < 2^63: no overflow
+    if twice > uden or (twice == uden and (q & U1) == U1):
+        q += U1
+    if q > INT64_MAX_U:
+        return OVERFLOW
+    if negative:
+        return -np.int64(q)
+    return np.int64(q)
+
+
+@register_jitable
+def muldiv_half_even(a, num, den, ratio, fast_max):
+    """round_half_even(a * num / den), exact; ratio = float(num / den), fast_max as above."""
+    if a > fast_max or a < -fast_max:
+        return muldiv_half_even_exact(a, num, den)
+    q = np.int64(np.floor(np.float64(a) * ratio + 0.5))
+    # exact remainder, modulo 2^64: the true value is small, so the wrapped value is it
+    r = np.int64(np.uint64(a) * np.uint64(num) - np.uint64(q) * np.uint64(den))
+    while 2 * r > den:
+        q += 1
+        r -= den
+    while 2 * r < -den:
+        q -= 1
+        r += den
+    if 2 * r == den and (q & 1) == 1:
+        q += 1
+    elif 2 * r == -den and (q & 1) == 1:
+        q -= 1
+    return q
+
+
+@register_jitable
+def screen_line(
+    kind, tpp, density, chip_in_products, origin_ok, dest_hit, buyer_hit, exempt_buyer,
+    is_lease, reviewed, has_license, tpp_min, tpp_max, pd_min, pd_max, tpp_min_dense,
+    pd_min_dense,
+):  # fmt: skip
+    """Whether one rule (already known to be in force and of the chip's origin) flags one line.
+
+    kind: 0 tpp_license, 1 tpp_notify, 2 product_license, 3 product_caution, 4 lease_identity.
+    """
+    if not origin_ok:
+        return False
+    scoped = dest_hit or buyer_hit
+    if kind == 0:
+        in_band = tpp >= tpp_min or (tpp >= tpp_min_dense and density >= pd_min_dense)
+        return scoped and in_band and not has_license
+    if kind == 1:
+        band_b = tpp_min <= tpp < tpp_max and pd_min <= density < pd_max
+        band_dense = tpp >= tpp_min_dense and pd_min_dense <= density < pd_max and tpp < tpp_max
+        return scoped and (band_b or band_dense) and not has_license
+    if kind == 2:
+        return scoped and chip_in_products and not has_license
+    if kind == 3:
+        return chip_in_products and not exempt_buyer
+    if kind == 4:
+        return is_lease and tpp >= tpp_min and not reviewed
+    return False

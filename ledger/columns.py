@@ -1,0 +1,358 @@
+"""Resident columns: the ledger's entries as contiguous numpy arrays, kept in step with the store.
+
+Loaded from DuckDB once, then extended in place after each committed append
+(capacity grows by half again when full), never rebuilt per query. Every
+dimension is a uint16 dictionary code in one 2-D array `codes[src, i]`, so a
+kernel can read any set of dimensions by row number. Per entry: 10 codes x 2
+bytes + amount 8 + quantity 4 + lines 1 + flags 1 = 34 bytes.
+
+Reference data sits beside them as small dense lookup tables (`Lookups`),
+rebuilt whenever a reference table changes. The DuckDB file stays the source
+of truth: `ResidentColumns.load(store)` can always rebuild all of this.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import threading
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ledger.batches import COUNTRY_CODES
+from ledger.money import MINOR_EXPONENT
+from ledger.schema import ACQUISITIONS, STATUSES, WORKLOADS
+
+EPOCH = dt.date(2000, 1, 1)
+EPOCH_DAYS = (EPOCH - dt.date(1970, 1, 1)).days
+FY0 = 2000
+
+# Rows of `codes`: the source columns a kernel can group or filter by.
+ENTITY, SUPPLIER, CHIP, DESTINATION, BUDGET, WORKLOAD, ACQUISITION, CURRENCY, DAY, FY = range(10)
+SOURCES = [
+    "entity", "supplier", "chip_model", "destination", "budget_code", "workload",
+    "acquisition", "currency", "day", "fiscal_year",
+]  # fmt: skip
+N_SOURCES = len(SOURCES)
+# flags bits
+LEASE, REVIEWED, LICENSED, ACTIVE = 1, 2, 4, 8
+
+COUNTRIES = sorted(COUNTRY_CODES)
+CURRENCIES = sorted(MINOR_EXPONENT)
+
+
+class Dictionary:
+    """Values <-> uint16 codes; codes never change once given (new values append)."""
+
+    def __init__(self, values: list[str] | None = None, frozen: bool = False):
+        self.values: list[str] = []
+        self.index: dict[str, int] = {}
+        self.frozen = False
+        for v in values or []:
+            self.add(v)
+        self.frozen = frozen
+
+    def add(self, value: str) -> int:
+        code = self.index.get(value)
+        if code is None:
+            if self.frozen:
+                raise KeyError(value)
+            if len(self.values) >= 65535:
+                raise OverflowError("more than 65535 distinct values in one dimension")
+            code = len(self.values)
+            self.values.append(value)
+            self.index[value] = code
+        return code
+
+    def encode(self, column: pa.Array | pa.ChunkedArray) -> np.ndarray:
+        """Codes for a string column, adding unseen values (vectorised over known ones)."""
+        if isinstance(column, pa.ChunkedArray):
+            column = column.combine_chunks()
+        codes = pc.index_in(column, value_set=pa.array(self.values, pa.string()))
+        missing = pc.is_null(codes)
+        if pc.any(missing).as_py():
+            for value in pc.unique(pc.filter(column, missing)).to_pylist():
+                self.add(value)
+            codes = pc.index_in(column, value_set=pa.array(self.values, pa.string()))
+        return codes.to_numpy(zero_copy_only=False).astype(np.uint16)
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+
+@dataclass
+class Lookups:
+    """Reference data as dense arrays indexed by dictionary codes."""
+
+    entity_hq: np.ndarray  # int32 country code per entity code
+    entity_parent_hq: np.ndarray  # int32, -1 when none
+    supplier_hq: np.ndarray  # int32 country code per supplier code
+    chip_tpp: np.ndarray  # float64 per chip code
+    chip_area: np.ndarray  # float64 per chip code
+    chip_origin: np.ndarray  # int32 country code per chip code
+    chip_vendor: np.ndarray  # int32 vendor code per chip code
+    vendors: list[str]
+    rate_e12: np.ndarray  # int64 [currency, day - rate_day0], forward-filled, 0 = none yet
+    rate_day0: int  # first day (days since EPOCH) of rate_e12
+    rules: list[dict] = field(default_factory=list)
+    budgets: list[dict] = field(default_factory=list)
+    policies: list[dict] = field(default_factory=list)
+
+
+def day_of(date: dt.date) -> int:
+    return (date - EPOCH).days
+
+
+def date_of(day: int) -> dt.date:
+    return EPOCH + dt.timedelta(days=int(day))
+
+
+class ResidentColumns:
+    """The entries as arrays; thread-safe through `lock` (appends and kernel runs take it)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.n = 0
+        self.capacity = 0
+        self.codes = np.zeros((N_SOURCES, 0), np.uint16)
+        self.amount = np.zeros(0, np.int64)
+        self.quantity = np.zeros(0, np.int32)
+        self.lines = np.zeros(0, np.int8)
+        self.flags = np.zeros(0, np.uint8)
+        self.dicts = {
+            "entity": Dictionary(),
+            "supplier": Dictionary(),
+            "chip_model": Dictionary(),
+            "destination": Dictionary(COUNTRIES, frozen=True),
+            "budget_code": Dictionary(),
+            "workload": Dictionary(list(WORKLOADS), frozen=True),
+            "acquisition": Dictionary(list(ACQUISITIONS), frozen=True),
+            "currency": Dictionary(CURRENCIES, frozen=True),
+            "status": Dictionary(list(STATUSES), frozen=True),
+        }
+        # which codes occur, per source row (so group indexes stay compact)
+        self.seen = np.zeros((N_SOURCES, 2**16), np.bool_)
+        self.max_day = 0
+        self.min_day = 2**16 - 1
+        self.lookups: Lookups | None = None
+
+    # -- loading and extending -------------------------------------------
+
+    @classmethod
+    def load(cls, store, batch_rows: int = 1_000_000) -> ResidentColumns:
+        cols = cls()
+        cols.reload_reference(store)
+        n = store.count("line_entries")
+        cols._grow(n)
+        reader = store.reader(
+            "SELECT e.*, (e.entry_kind = 'line' AND e.status = 'open' AND e.entry_seq = "
+            "max(e.entry_seq) FILTER (WHERE e.entry_kind = 'line') "
+            "OVER (PARTITION BY e.order_id, e.line_no)) AS active "
+            "FROM line_entries e ORDER BY e.entry_seq",
+            batch_rows,
+        )
+        for batch in reader:
+            cols._append_batch(pa.Table.from_batches([batch]), batch["active"])
+        assert cols.n == n, (cols.n, n)
+        return cols
+
+    def reload_reference(self, store) -> None:
+        """Rebuild the lookup tables from the store's reference tables."""
+        with self.lock:
+            for name, table, column in [
+                ("entity", "entities", "entity"),
+                ("supplier", "suppliers", "supplier"),
+                ("chip_model", "chips", "chip_model"),
+            ]:
+                for value in store.query(f"SELECT {column} FROM {table} ORDER BY 1")[
+                    column
+                ].to_pylist():
+                    self.dicts[name].add(value)
+            for b in store.query("SELECT DISTINCT budget_code FROM budgets ORDER BY 1")[
+                "budget_code"
+            ].to_pylist():
+                self.dicts["budget_code"].add(b)
+            self.lookups = self._lookups(store)
+
+    def _lookups(self, store) -> Lookups:
+        country = {c: i for i, c in enumerate(COUNTRIES)}
+        ent = {r["entity"]: r for r in store.query("SELECT * FROM entities").to_pylist()}
+        sup = {r["supplier"]: r for r in store.query("SELECT * FROM suppliers").to_pylist()}
+        chips = {r["chip_model"]: r for r in store.query("SELECT * FROM chips").to_pylist()}
+        entity_hq = np.array(
+            [
+                country[ent[e]["hq_country"]] if e in ent else -1
+                for e in self.dicts["entity"].values
+            ],
+            np.int32,
+        )
+        entity_parent = np.array(
+            [
+                country[ent[e]["parent_hq_country"]]
+                if e in ent and ent[e]["parent_hq_country"]
+                else -1
+                for e in self.dicts["entity"].values
+            ],
+            np.int32,
+        )
+        supplier_hq = np.array(
+            [
+                country[sup[s]["hq_country"]] if s in sup else -1
+                for s in self.dicts["supplier"].values
+            ],
+            np.int32,
+        )
+        chip_names = self.dicts["chip_model"].values
+        vendors = sorted({chips[c]["vendor"] for c in chip_names if c in chips} | {""})
+        lk = Lookups(
+            entity_hq=entity_hq,
+            entity_parent_hq=entity_parent,
+            supplier_hq=supplier_hq,
+            chip_tpp=np.array([float(chips[c]["tpp"]) if c in chips else 0.0 for c in chip_names]),
+            chip_area=np.array(
+                [float(chips[c]["die_area_mm2"] or 0) if c in chips else 0.0 for c in chip_names]
+            ),
+            chip_origin=np.array(
+                [country[chips[c]["origin_country"]] if c in chips else 0 for c in chip_names],
+                np.int32,
+            ),
+            chip_vendor=np.array(
+                [vendors.index(chips[c]["vendor"]) if c in chips else 0 for c in chip_names],
+                np.int32,
+            ),
+            vendors=vendors,
+            rate_e12=np.zeros((len(CURRENCIES), 1), np.int64),
+            rate_day0=0,
+        )
+        self._rates(store, lk)
+        lk.rules = store.query("SELECT * FROM export_rules ORDER BY rule_id").to_pylist()
+        for r in lk.rules:
+            r["params"] = json.loads(r["params"])
+        lk.budgets = store.query(
+            "SELECT * FROM budgets ORDER BY entity, budget_code, fiscal_year"
+        ).to_pylist()
+        lk.policies = store.query("SELECT * FROM sourcing_policies ORDER BY policy").to_pylist()
+        return lk
+
+    def _rates(self, store, lk: Lookups) -> None:
+        """Per-currency per-day rates (10^-12 USD), forward-filled over the days in use."""
+        rates = store.query(
+            "SELECT rate_date, currency, CAST(usd_per_unit * 1000000000000 AS BIGINT) AS e12 "
+            "FROM fx_rates ORDER BY rate_date"
+        )
+        days = (
+            rates["rate_date"].cast(pa.int32()).to_numpy(zero_copy_only=False).astype(np.int64)
+            - EPOCH_DAYS
+        )
+        first = min(int(days.min()) if len(days) else self.min_day, self.min_day)
+        last = max(int(days.max()) if len(days) else 0, self.max_day)
+        first = min(first, last)
+        width = last - first + 1
+        table = np.zeros((len(CURRENCIES), width), np.int64)
+        cur_index = self.dicts["currency"].encode(rates["currency"]).astype(np.int64)
+        e12 = rates["e12"].to_numpy(zero_copy_only=False)
+        # set the rate on its day, then forward-fill along days (0 = no rate yet)
+        table[cur_index, days - first] = e12
+        filled = np.maximum.accumulate(np.where(table > 0, np.arange(width)[None, :], -1), axis=1)
+        has = filled >= 0
+        table = np.where(has, np.take_along_axis(table, np.maximum(filled, 0), axis=1), 0)
+        table[self.dicts["currency"].index["USD"], :] = 10**12
+        lk.rate_e12 = table
+        lk.rate_day0 = first
+
+    def _grow(self, extra: int) -> None:
+        need = self.n + extra
+        if need <= self.capacity:
+            return
+        cap = max(need, int(self.capacity * 1.5), 1024)
+        codes = np.zeros((N_SOURCES, cap), np.uint16)
+        codes[:, : self.n] = self.codes[:, : self.n]
+        self.codes = codes
+        for name, dtype in [("amount", np.int64), ("quantity", np.int32), ("lines", np.int8),
+                            ("flags", np.uint8)]:  # fmt: skip
+            grown = np.zeros(cap, dtype)
+            grown[: self.n] = getattr(self, name)[: self.n]
+            setattr(self, name, grown)
+        self.capacity = cap
+
+    def encode(self, entries: pa.Table) -> dict[str, np.ndarray]:
+        """An ENTRY_SCHEMA table as resident arrays (without storing it)."""
+        m = entries.num_rows
+        codes = np.zeros((N_SOURCES, m), np.uint16)
+        for row, name in enumerate(SOURCES[:8]):
+            codes[row] = self.dicts[name].encode(entries[name])
+        day = entries["order_date"].cast(pa.int32()).to_numpy(zero_copy_only=False) - EPOCH_DAYS
+        codes[DAY] = day.astype(np.uint16)
+        fy = entries["fiscal_year"].to_numpy(zero_copy_only=False) - FY0
+        codes[FY] = fy.astype(np.uint16)
+        flags = (
+            np.asarray(pc.equal(entries["acquisition"], "lease"), bool).astype(np.uint8) * LEASE
+            | np.asarray(entries["identity_reviewed"], bool).astype(np.uint8) * REVIEWED
+            | np.asarray(pc.is_valid(entries["license_ref"]), bool).astype(np.uint8) * LICENSED
+        )
+        return {
+            "codes": codes,
+            "amount": entries["amount_minor"].to_numpy(zero_copy_only=False).astype(np.int64),
+            "quantity": entries["quantity"].to_numpy(zero_copy_only=False).astype(np.int32),
+            "lines": entries["lines"].to_numpy(zero_copy_only=False).astype(np.int8),
+            "flags": flags.astype(np.uint8),
+        }
+
+    def _append_batch(self, entries: pa.Table, active) -> None:
+        enc = self.encode(entries)
+        m = entries.num_rows
+        self._grow(m)
+        lo, hi = self.n, self.n + m
+        self.codes[:, lo:hi] = enc["codes"]
+        self.amount[lo:hi] = enc["amount"]
+        self.quantity[lo:hi] = enc["quantity"]
+        self.lines[lo:hi] = enc["lines"]
+        act = np.asarray(pc.fill_null(active, False), bool)
+        self.flags[lo:hi] = enc["flags"] | (act.astype(np.uint8) * ACTIVE)
+        for row in range(N_SOURCES):
+            present = np.bincount(enc["codes"][row], minlength=1) > 0
+            self.seen[row, : present.size] |= present
+        if m:
+            days = enc["codes"][DAY]
+            self.max_day = max(self.max_day, int(days.max()))
+            self.min_day = min(self.min_day, int(days.min()))
+        self.n = hi  # published last: a reader never sees a half-written batch
+
+    def on_append(self, result, store=None) -> None:
+        """Extend with a committed append (an AppendResult from the store)."""
+        entries = result.entries
+        with self.lock:
+            if entries.num_rows:
+                assert int(entries["entry_seq"][0].as_py()) == self.n, (
+                    "resident columns out of step"
+                )
+            active = pc.and_(
+                pc.equal(entries["entry_kind"], "line"), pc.equal(entries["status"], "open")
+            )
+            old_max, old_min = self.max_day, self.min_day
+            self._append_batch(entries, active)
+            if result.superseded_seqs is not None and len(result.superseded_seqs):
+                self.flags[np.asarray(result.superseded_seqs, np.int64)] &= np.uint8(~ACTIVE & 0xFF)
+            if store is not None and (self.max_day > old_max or self.min_day < old_min):
+                self._rates(store, self.lookups)  # the rate table must cover every order day
+
+    def nbytes_per_entry(self) -> float:
+        per = self.codes.dtype.itemsize * N_SOURCES
+        per += sum(
+            getattr(self, k).dtype.itemsize for k in ("amount", "quantity", "lines", "flags")
+        )
+        return float(per)
+
+    def view(self) -> dict[str, np.ndarray]:
+        """The first n entries (the published ones), as views."""
+        n = self.n
+        return {
+            "codes": self.codes[:, :n],
+            "amount": self.amount[:n],
+            "quantity": self.quantity[:n],
+            "lines": self.lines[:n],
+            "flags": self.flags[:n],
+        }

@@ -1,0 +1,183 @@
+"""Kernels against plain-Python references, on cpu and on cuda (simulated in CI)."""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from numba import njit
+
+from kernels import cpu
+from kernels.scalar import muldiv_half_even, muldiv_half_even_exact
+from ledger.money import half_even_div
+from tests.strategies import amounts_minor, exponents, rates_e12
+
+pytestmark = pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
+
+
+@njit(cache=True)
+def _convert_many(a, num, den, ratio, fast_max, out):
+    for i in range(a.shape[0]):
+        out[i] = muldiv_half_even(a[i], num[i], den[i], ratio[i], fast_max[i])
+
+
+@njit(cache=True)
+def _convert_exact_many(a, num, den, out):
+    for i in range(a.shape[0]):
+        out[i] = muldiv_half_even_exact(a[i], num[i], den[i])
+
+
+def _cells(num: int, den: int) -> tuple[float, int]:
+    """The ratio and fast-path bound the queries module computes for a rate cell."""
+    ratio = num / den
+    x_limit = min(2.0**61, (2.0**61 / den - 2.0) * 2.0**52)
+    fast = int(max(0.0, min(x_limit / ratio, 2.0**53) * 0.5)) if ratio > 0 else 0
+    return ratio, fast
+
+
+@given(
+    st.lists(st.tuples(amounts_minor, rates_e12, rates_e12, exponents, exponents), min_size=1,
+             max_size=40)
+)  # fmt: skip
+def test_conversion_equals_python_ints_on_both_paths(cases):
+    a = np.array([c[0] for c in cases], np.int64)
+    num = np.array([c[1] * 10 ** max(0, c[4] - c[3]) for c in cases], np.int64)
+    den = np.array([c[2] * 10 ** max(0, c[3] - c[4]) for c in cases], np.int64)
+    cells = [_cells(int(n), int(d)) for n, d in zip(num, den, strict=True)]
+    ratio = np.array([c[0] for c in cells])
+    fast = np.array([c[1] for c in cells], np.int64)
+    fast_out = np.zeros(len(a), np.int64)
+    exact_out = np.zeros(len(a), np.int64)
+    _convert_many(a, num, den, ratio, fast, fast_out)
+    _convert_exact_many(a, num, den, exact_out)
+    for i in range(len(a)):
+        want = half_even_div(int(a[i]) * int(num[i]), int(den[i]))
+        if -(2**63) < want < 2**63:
+            assert fast_out[i] == want, (a[i], num[i], den[i])
+            assert exact_out[i] == want, (a[i], num[i], den[i])
+        else:
+            assert exact_out[i] == -(2**63)  # overflow is flagged, never wrapped
+
+
+def test_exact_half_way_cases():
+    # 1 JPY at 0.005 USD = 0.5 cent; 3 JPY = 1.5 cents; 5 JPY = 2.5 cents; negatives mirror
+    a = np.array([1, 3, 5, -1, -3, -5, 10**15, -(10**15) + 1], np.int64)
+    num = np.full(len(a), 5 * 10**9 * 100, np.int64)  # rate 0.005 e12, x 10^(2-0)
+    den = np.full(len(a), 10**12, np.int64)
+    ratio, fast = _cells(int(num[0]), int(den[0]))
+    out = np.zeros(len(a), np.int64)
+    _convert_many(a, num, den, np.full(len(a), ratio), np.full(len(a), fast, np.int64), out)
+    assert out.tolist() == [half_even_div(int(x) * int(num[0]), 10**12) for x in a]
+    assert out[:6].tolist() == [0, 2, 2, 0, -2, -2]
+
+
+def _random_ledger(rng, n: int, n_cur: int = 4, n_days: int = 30):
+    codes = rng.integers(0, 6, size=(10, n)).astype(np.uint16)
+    codes[7] = rng.integers(0, n_cur, n)  # currency
+    codes[8] = rng.integers(5, 5 + n_days, n)  # day
+    amount = rng.integers(-(10**15), 10**15, n)
+    amount[: n // 10] = rng.integers(-50, 50, n // 10)  # small amounts hit exact halves often
+    quantity = rng.integers(-5, 9, n).astype(np.int32)
+    lines = rng.integers(-1, 2, n).astype(np.int8)
+    rates = rng.integers(1, 10**15, size=(n_cur, n_days + 5))
+    rates[:, :2] = 0  # no rate yet on the first days of the table
+    rates[0] = 10**12
+    rates[1, ::3] = 125 * 10**9
+    return codes, amount, quantity, lines, rates
+
+
+def _tables(rates, exps, target: int):
+    num = rates * (10 ** np.maximum(0, exps[target] - exps))[:, None]
+    den = rates[target][None, :] * (10 ** np.maximum(0, exps - exps[target]))[:, None]
+    ratio = np.zeros(num.shape)
+    fast = np.zeros(num.shape, np.int64)
+    for idx in np.ndindex(num.shape):
+        if num[idx] > 0 and den[idx] > 0:
+            ratio[idx], fast[idx] = _cells(int(num[idx]), int(den[idx]))
+    return num[None], den[None], ratio[None], fast[None]
+
+
+def _reference_rollup(codes, amount, quantity, lines, term_src, term_tab, num, den, day0, n_groups):
+    out = [[0, 0, 0, 0] for _ in range(n_groups)]
+    bad = 0
+    for i in range(len(amount)):
+        parts = [int(term_tab[k, codes[term_src[k], i]]) for k in range(len(term_src))]
+        if any(p < 0 for p in parts):
+            continue
+        g = sum(parts)
+        d, c = int(codes[8, i]) - day0, int(codes[7, i])
+        if not (0 <= d < num.shape[2]) or num[0, c, d] == 0 or den[0, c, d] == 0:
+            bad += 1
+            continue
+        value = half_even_div(int(amount[i]) * int(num[0, c, d]), int(den[0, c, d]))
+        if not -(2**63) < value < 2**63:
+            bad += 1
+            continue
+        out[g][0] += int(lines[i])
+        out[g][1] += int(quantity[i])
+        out[g][2] += value
+    return out, bad
+
+
+@pytest.fixture(params=["cpu", "cuda"])
+def run_rollup(request):
+    if request.param == "cpu":
+
+        def run(**arrays):
+            cpu.rollup(**arrays, n_threads=numba.get_num_threads())
+
+        return run
+    from kernels import cuda
+
+    def run_cuda(**arrays):
+        arrays.pop("n_threads", None)
+        cuda.rollup(**arrays, threads_per_block=8)
+
+    return run_cuda
+
+
+@pytest.mark.parametrize("n", [1, 37, 300])
+def test_rollup_matches_reference(run_rollup, n):
+    rng = np.random.default_rng(n)
+    codes, amount, quantity, lines, rates = _random_ledger(rng, n)
+    exps = np.array([2, 0, 3, 2], np.int64)
+    num, den, ratio, fast = _tables(rates, exps, target=0)
+    # group by source 0 (6 values) x source 2 (6 values); filter source 4 to codes {0, 1, 2}
+    term_src = np.array([0, 2, 4], np.int64)
+    term_tab = np.full((3, 6), -1, np.int64)
+    term_tab[0] = np.arange(6) * 6
+    term_tab[1] = np.arange(6)
+    term_tab[2, :3] = 0
+    out = np.zeros((36, 4), np.int64)
+    err = np.zeros(2, np.int64)
+    run_rollup(
+        codes=codes, term_src=term_src, term_tab=term_tab, weight_src=np.int64(0),
+        weight_tab=np.zeros(6, np.int64), group_target=np.zeros(36, np.int64), day=codes[8],
+        currency=codes[7], amount=amount, quantity=quantity, lines=lines, num=num, den=den,
+        ratio=ratio, fast_max=fast, fixed_day=np.int64(-1), day0=np.int64(5), out=out, err=err,
+    )  # fmt: skip
+    want, bad = _reference_rollup(
+        codes, amount, quantity, lines, term_src, term_tab, num, den, 5, 36
+    )
+    assert out[:, :3].tolist() == [w[:3] for w in want]
+    assert err[0] == bad
+
+
+def test_rollup_independent_of_thread_count():
+    rng = np.random.default_rng(5)
+    codes, amount, quantity, lines, rates = _random_ledger(rng, 20_000)
+    exps = np.array([2, 0, 3, 2], np.int64)
+    num, den, ratio, fast = _tables(rates, exps, target=0)
+    results = []
+    for threads in (1, 2, 7):
+        out = np.zeros((6, 4), np.int64)
+        err = np.zeros(2, np.int64)
+        cpu.rollup(
+            codes, np.array([1], np.int64), np.arange(6, dtype=np.int64)[None, :], np.int64(0),
+            np.ones(6, np.int64), np.zeros(6, np.int64), codes[8], codes[7], amount, quantity,
+            lines, num, den, ratio, fast, np.int64(-1), np.int64(5), threads, out, err,
+        )  # fmt: skip
+        results.append((out.tolist(), err.tolist()))
+    assert results[0] == results[1] == results[2]
