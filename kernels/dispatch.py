@@ -26,6 +26,9 @@ def backend(requested: str | None = None) -> str:
     if requested == "cpu":
         log.info("kernels: cpu (CHIP_LEDGER_BACKEND=cpu)")
         return "cpu"
+    if requested == "auto" and os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
+        log.info("kernels: cpu (NUMBA_ENABLE_CUDASIM=1: the simulator serves tests only)")
+        return "cpu"
     try:
         from numba import cuda
 

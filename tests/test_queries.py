@@ -1,0 +1,234 @@
+"""Use cases (kernels over resident columns) against DuckDB SQL and Decimal references."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ledger import demo, reference
+from ledger.errors import LedgerError
+from ledger.ingest import Ledger
+from ledger.money import MINOR_EXPONENT
+from ledger.queries import DIMENSIONS, Queries
+from ledger.store import Store
+from tests.conftest import GOLDEN_CSV, HEADER, RATES
+from tests.reference import total_in
+
+SQL_DIM = {
+    "entity": "e.entity", "fiscal_year": "e.fiscal_year", "supplier": "e.supplier",
+    "supplier_country": "s.hq_country", "chip_model": "e.chip_model", "vendor": "ch.vendor",
+    "destination": "e.destination", "budget_code": "e.budget_code", "workload": "e.workload",
+    "acquisition": "e.acquisition", "line_currency": "e.currency",
+    "month": "strftime(e.order_date, '%Y-%m')",
+}  # fmt: skip
+
+
+def sql_totals(store: Store, by: list[str], currency: str) -> dict:
+    """The same totals in plain DuckDB SQL: 128-bit integers, half-even, per line."""
+    e_r = MINOR_EXPONENT[currency]
+    dims = ", ".join(f"{SQL_DIM[d]} AS {d}" for d in by)
+    rows = store.query(
+        f"""
+        SELECT {dims + "," if by else ""}
+               sum(e.lines)::BIGINT AS lines, sum(e.quantity)::BIGINT AS quantity,
+               sum(half_even_div(CAST(e.amount_minor AS HUGEINT) * rc.rate_e12 * {10**e_r},
+                   rr.rate_e12 * CAST(pow(10, c.minor_exponent) AS HUGEINT)))::BIGINT AS amount
+        FROM line_entries e JOIN currencies c USING (currency)
+        JOIN suppliers s USING (supplier) JOIN chips ch USING (chip_model)
+        ASOF JOIN fx_rates_e12 rc ON e.currency = rc.currency AND e.order_date >= rc.rate_date
+        ASOF JOIN fx_rates_e12 rr ON rr.currency = '{currency}' AND e.order_date >= rr.rate_date
+        {"GROUP BY ALL" if by else ""}
+        """
+    ).to_pylist()
+    return {
+        tuple(str(r[d]) for d in by): (r["lines"], r["quantity"], r["amount"])
+        for r in rows
+        if (r["lines"], r["quantity"], r["amount"]) != (0, 0, 0)
+    }
+
+
+def kernel_totals(q: Queries, by: list[str], currency: str) -> dict:
+    answer = q.totals(by, currency)
+    return {
+        tuple(str(r[d]) for d in by): (r["lines"], r["quantity"], r["amount_minor"])
+        for r in answer["rows"]
+    }
+
+
+@pytest.fixture(scope="module")
+def demo_queries(tmp_path_factory):
+    path = tmp_path_factory.mktemp("q") / "demo.duckdb"
+    store = Store(path)
+    ledger = Ledger(store)
+    demo.build(ledger, 30_000, batch_lines=10_000)
+    q = Queries(ledger)
+    yield q
+    store.close()
+
+
+@pytest.mark.parametrize("currency", ["USD", "CNY", "EUR"])
+def test_demo_totals_match_sql_for_every_dimension(demo_queries, currency):
+    for dim in DIMENSIONS:
+        assert kernel_totals(demo_queries, [dim], currency) == sql_totals(
+            demo_queries.store, [dim], currency
+        ), dim
+    by = ["entity", "chip_model", "month"]
+    assert kernel_totals(demo_queries, by, currency) == sql_totals(demo_queries.store, by, currency)
+
+
+def test_grand_total_equals_orders_usd_and_groupings_sum_to_it(demo_queries):
+    total = demo_queries.totals([], "USD")["total"]["amount_minor"]
+    sql = demo_queries.store.query("SELECT sum(amount_usd_minor)::BIGINT AS s FROM orders_usd")
+    assert total == sql["s"][0].as_py()
+    for by in (["vendor"], ["destination", "workload"], ["month", "acquisition", "entity"]):
+        rows = demo_queries.totals(by, "USD")["rows"]
+        assert sum(r["amount_minor"] for r in rows) == total
+
+
+def test_golden_feed_equals_decimal_reference(ledger):
+    q = Queries(ledger)
+    ledger.ingest_bytes(GOLDEN_CSV.encode(), "csv")
+    for currency in ("USD", "EUR", "JPY", "KWD"):
+        got = q.totals([], currency)["total"]["amount_minor"]
+        assert got == total_in(GOLDEN_CSV, currency, RATES), currency
+
+
+def test_filters_and_fixed_date(ledger):
+    q = Queries(ledger)
+    ledger.ingest_bytes(GOLDEN_CSV.encode(), "csv")
+    only = q.totals(
+        ["chip_model"], "USD", filters={"entity": ["ACME-SG"], "workload": ["training"]}
+    )
+    assert {r["chip_model"] for r in only["rows"]} == {"H100", "H200", "MI300X"}
+    fixed = q.totals([], "USD", fx="2025-03-15")
+    # at one chosen date every line converts at that date's rate (CNY 0.1375, not 0.125)
+    import datetime as dt
+    from decimal import Decimal
+
+    from tests.reference import convert, feed_rows
+
+    want = sum(
+        convert(Decimal(r["quantity"]) * Decimal(r["unit_price"]), r["currency"], "USD",
+                dt.date(2025, 3, 15), RATES)
+        for r in feed_rows(GOLDEN_CSV)
+    )  # fmt: skip
+    assert fixed["total"]["amount_minor"] == want
+    assert want != q.totals([], "USD")["total"]["amount_minor"]
+    with pytest.raises(LedgerError) as e:
+        q.totals(["colour"])
+    assert e.value.status == 422
+    with pytest.raises(LedgerError) as e:
+        q.totals([], "GBP")
+    assert "GBP" in e.value.detail
+    with pytest.raises(LedgerError):
+        q.totals([], "USD", fx="2024-01-01")  # before any CNY rate
+
+
+def test_feed_and_its_cancellation_sum_to_zero(ledger):
+    q = Queries(ledger)
+    ledger.ingest_bytes(GOLDEN_CSV.encode(), "csv")
+    lines = GOLDEN_CSV.strip().splitlines()[1:]
+    cancel = (
+        HEADER + "\n" + "\n".join(line.replace(",0,open,", ",1,cancelled,", 1) for line in lines)
+    )
+    ledger.ingest_bytes(cancel.encode(), "csv")
+    total = q.totals(["entity"], "USD")
+    assert total["rows"] == [] and total["total"]["amount_minor"] == 0
+    assert total["total"]["lines"] == 0 and total["total"]["quantity"] == 0
+
+
+def _budgets(store, action: str, amount: str) -> None:
+    rows = [{"entity": "ACME-SG", "budget_code": "OVS-2025", "fiscal_year": 2026,
+             "currency": "USD", "amount": amount, "action": action}]  # fmt: skip
+    reference.load(store, "budgets", json.dumps(rows).encode(), "json")
+
+
+def test_budget_status_and_stop_precheck(store):
+    _budgets(store, "stop", "200000.00")
+    ledger = Ledger(store)
+    q = Queries(ledger)
+    with pytest.raises(LedgerError) as e:
+        ledger.ingest_bytes(GOLDEN_CSV.encode(), "csv")
+    assert e.value.status == 409 and e.value.kind == "budget-exceeded"
+    [over] = e.value.extra["budgets"]
+    assert over["budget_code"] == "OVS-2025" and over["currency"] == "USD"
+    assert store.count("line_entries") == 0
+    # raise the budget: accepted, and the status is computed exactly
+    _budgets(store, "stop", "500000.00")
+    q.reload_reference()
+    ledger.ingest_bytes(GOLDEN_CSV.encode(), "csv")
+    [row] = q.budgets(fiscal_year=2026)["rows"]
+    want = total_in(
+        "\n".join([HEADER] + [x for x in GOLDEN_CSV.splitlines()[1:] if ",ACME-SG," in x]),
+        "USD", RATES,
+    )  # fmt: skip
+    assert row["committed_minor"] == want
+    assert row["state"] in ("ok", "warn") and row["remaining"] == f"{(50000000 - want) / 100:.2f}"
+
+
+def test_budget_warn_is_accepted_with_a_warning(store):
+    _budgets(store, "warn", "1000.00")
+    ledger = Ledger(store)
+    Queries(ledger)
+    result = ledger.ingest_bytes(GOLDEN_CSV.encode(), "csv")
+    assert [w["kind"] for w in result.answer["warnings"]] == ["budget-exceeded"]
+
+
+def test_sourcing_share_and_headroom(store):
+    policy = [{"policy": "cn30", "jurisdiction": "CN", "destinations": "CN", "metric": "spend",
+               "min_share": "0.95", "currency": "USD"}]  # fmt: skip
+    reference.load(store, "sourcing-policies", json.dumps(policy).encode(), "json")
+    ledger = Ledger(store)
+    q = Queries(ledger)
+    ledger.ingest_bytes(GOLDEN_CSV.encode(), "csv")
+    [row] = q.sourcing()["rows"]
+    cn_lines = [x for x in GOLDEN_CSV.splitlines()[1:] if ",CN,DOM-2025," in x]
+    domestic = total_in(
+        "\n".join([HEADER] + [x for x in cn_lines if "Huawei" in x or "Cambricon" in x]),
+        "USD",
+        RATES,
+    )
+    total = total_in("\n".join([HEADER] + cn_lines), "USD", RATES)
+    assert (row["domestic"], row["total"]) == (f"{domestic / 100:.2f}", f"{total / 100:.2f}")
+    assert row["status"] == "fail"
+    # adding the headroom as domestic spend reaches the minimum, one unit less does not
+    from decimal import Decimal
+
+    headroom = int(Decimal(row["headroom"]) * 100)
+    assert Decimal(domestic + headroom) >= Decimal("0.95") * (total + headroom)
+    assert Decimal(domestic + headroom - 1) < Decimal("0.95") * (total + headroom - 1)
+
+
+def test_compliance_flags_the_right_lines(ledger):
+    q = Queries(ledger)
+    ledger.ingest_bytes(GOLDEN_CSV.encode(), "csv")
+    after = (
+        f"{HEADER}\n"
+        "PO-7,1,0,open,ACME-CN,2025-05-01,Nvidia,H20,1,100,USD,CN,DOM-2025,training,purchase,,,false,\n"
+        "PO-7,2,0,open,ACME-CN,2025-05-01,Nvidia,H20,1,100,USD,CN,DOM-2025,training,purchase,,,false,LIC-9\n"
+        "PO-7,3,0,open,ACME-CN,2025-05-01,Huawei,Ascend 910B,1,100,USD,CN,DOM-2025,inference,purchase,,,false,\n"
+        "PO-7,4,0,open,ACME-SG,2025-06-01,Huawei,Ascend 910C,1,100,USD,SG,OVS-2025,inference,purchase,,,false,\n"
+    )
+    ledger.ingest_bytes(after.encode(), "csv")
+    result = q.compliance(limit=100)
+    flagged = {(x["order_id"], x["line_no"], x["kind"]) for x in result["lines"]}
+    assert flagged == {
+        ("PO-3", 2, "tpp_license"),  # H100 into CN, no licence
+        ("PO-2", 3, "lease_identity"),  # leased MI300X, identity not reviewed
+        ("PO-7", 1, "product_license"),  # H20 into CN after 2025-04-15, no licence
+        ("PO-7", 4, "product_caution"),  # Ascend 910C bought by a non-CN entity
+    }
+    assert result["total"] == 4
+    page = q.compliance(limit=2, offset=1)
+    assert len(page["lines"]) == 2 and page["total"] == 4
+    # a cancelled line is no longer flagged
+    ledger.ingest_bytes(
+        (
+            after.splitlines()[0]
+            + "\n"
+            + after.splitlines()[1].replace(",0,open,", ",1,cancelled,")
+        ).encode(),
+        "csv",
+    )
+    assert q.compliance()["total"] == 3
