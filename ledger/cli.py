@@ -205,6 +205,10 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--demo", action="store_true", help="build the demo ledger if it is empty")
     sv.add_argument("--lines", type=int, default=1_000_000, help="demo lines")
     sv.set_defaults(func=cmd_serve)
+
+    from ledger import report_cli
+
+    report_cli.add_commands(sub)
     return p
 
 

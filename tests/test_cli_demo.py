@@ -128,3 +128,19 @@ def test_sql_formats_and_refusal(tmp_path):
 def test_snapshot(demo_dir):
     out = json.loads(cli(demo_dir, "snapshot", "snap").stdout)
     assert Path(out["duckdb"]).exists() and Path(out["line_entries"]).exists()
+
+
+def test_report_commands(demo_dir):
+    totals = json.loads(
+        cli(demo_dir, "totals", "--by", "vendor", "--currency", "CNY", "--format", "json").stdout
+    )
+    assert {r["vendor"] for r in totals["rows"]} >= {"Nvidia", "Huawei", "Cambricon"}
+    budgets = json.loads(
+        cli(demo_dir, "budgets", "--fiscal-year", "2025", "--format", "json").stdout
+    )
+    assert {b["budget_code"] for b in budgets} == {"AI-DOMESTIC", "AI-OVERSEAS"}
+    sourcing = json.loads(cli(demo_dir, "sourcing", "--format", "json").stdout)
+    assert {s["metric"] for s in sourcing} == {"spend", "units", "tpp"}
+    flagged = json.loads(cli(demo_dir, "compliance", "--limit", "5", "--format", "json").stdout)
+    assert flagged["total"] > 0 and len(flagged["lines"]) == 5
+    assert "total:" in cli(demo_dir, "totals", "--by", "entity").stdout
