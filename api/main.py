@@ -2,16 +2,35 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
+import os
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
 
+from api import problems
+from api.metrics import MetricsMiddleware
+from api.models import FeedLine, FeedObject
+from api.problems import Problem
+from api.routes import budgets, compliance, health, orders, reference, sourcing, sql, totals
 from api.settings import Settings
+from api.usecases import open_queries
 from ledger.ingest import Ledger
 from ledger.store import Store
 
 log = logging.getLogger("chip_ledger.api")
+
+DESCRIPTION = """\
+An exact, append-only ledger of AI-accelerator purchase orders: budgets, spend in
+any currency, domestic-sourcing ratios and export-control screening.
+
+Errors are `application/problem+json` (RFC 9457) with `errors: [{row, field, message}]`.
+When the server has API keys, every `/v1` route needs `Authorization: Bearer <token>`
+with scope `read`, `ingest` (feeds) or `admin` (reference data).
+Export-control screening is screening support, not legal advice.
+"""
 
 
 def open_ledger(settings: Settings) -> Ledger:
@@ -30,23 +49,65 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        # The kernels' dispatch reads the backend from the environment, once per process.
+        os.environ["CHIP_LEDGER_BACKEND"] = settings.backend
+        if not settings.grants:
+            log.warning(
+                "CHIP_LEDGER_API_KEYS is not set: the API is UNAUTHENTICATED and answers "
+                "loopback clients only"
+            )
         app.state.settings = settings
-        app.state.ledger = open_ledger(settings)
-        yield
-        app.state.ledger.store.close()
+        ledger = open_ledger(settings)
+        app.state.ledger = ledger
+        try:
+            # Loads the resident columns and warms the kernels before the first request.
+            app.state.queries = open_queries(ledger)
+            yield
+        finally:
+            app.state.queries = None
+            ledger.store.close()
 
-    app = FastAPI(title="chip-ledger", version="0.1.0", lifespan=lifespan)
+    app = FastAPI(
+        title="chip-ledger",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.queries = None
+    problems.install(app)
+    app.add_middleware(MetricsMiddleware)
+    for module in (health, orders, reference, totals, budgets, sourcing, compliance, sql):
+        app.include_router(module.router)
 
-    @app.get("/healthz")
-    def healthz() -> dict:
-        store = app.state.ledger.store
-        return {
-            "status": "ok",
-            "entries": store.count("line_entries"),
-            "feeds": store.count("feeds"),
-        }
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            doc = get_openapi(
+                title=app.title,
+                version=app.version,
+                description=app.description,
+                routes=app.routes,
+            )
+            schemas = doc.setdefault("components", {}).setdefault("schemas", {})
+            for model in (Problem, FeedLine, FeedObject):
+                schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+                for name, sub in schema.pop("$defs", {}).items():
+                    schemas.setdefault(name, sub)
+                schemas[model.model_config.get("title") or model.__name__] = schema
+            app.openapi_schema = doc
+        return app.openapi_schema
 
+    app.openapi = openapi  # type: ignore[method-assign]
     return app
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def serve(db: str, host: str, port: int, demo: bool, demo_lines: int) -> int:
@@ -54,6 +115,13 @@ def serve(db: str, host: str, port: int, demo: bool, demo_lines: int) -> int:
 
     settings = Settings(db=db, demo=demo, demo_lines=demo_lines)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if not settings.grants and not is_loopback(host):
+        log.error(
+            "refusing to serve %s without CHIP_LEDGER_API_KEYS: an unauthenticated ledger "
+            "binds to loopback only (127.0.0.1, ::1)",
+            host,
+        )
+        return 2
     print(
         f"chip-ledger: serving {db} on http://{host}:{port} (API docs: http://{host}:{port}/docs)"
     )

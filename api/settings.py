@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from pydantic import field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SCOPES = ("read", "ingest", "admin")
+# What each scope grants: ingest and admin include read (DESIGN.md section 4).
+GRANTS = {"read": {"read"}, "ingest": {"read", "ingest"}, "admin": {"read", "admin"}}
 
 
 class Settings(BaseSettings):
@@ -18,3 +23,31 @@ class Settings(BaseSettings):
     max_rows_per_feed: int = 5_000_000
     sql_timeout_s: float = 5.0
     sql_max_rows: int = 100_000
+
+    @field_validator("api_keys")
+    @classmethod
+    def _keys_parse(cls, value: str) -> str:
+        parse_api_keys(value)  # refuse a malformed key list at start, not at the first request
+        return value
+
+    @property
+    def grants(self) -> dict[str, frozenset[str]]:
+        """token -> what it may do; empty when the service runs without keys."""
+        return parse_api_keys(self.api_keys)
+
+
+def parse_api_keys(value: str) -> dict[str, frozenset[str]]:
+    """`token:scope,token:scope` -> token -> granted scopes. A token may be listed twice."""
+    grants: dict[str, set[str]] = {}
+    for item in value.split(","):
+        item = item.strip()
+        if not item:
+            continue
+        token, sep, scope = item.rpartition(":")
+        token, scope = token.strip(), scope.strip().lower()
+        if not sep or not token:
+            raise ValueError(f"API key entry {item[:4]}... is not token:scope")
+        if scope not in SCOPES:
+            raise ValueError(f"API key scope {scope!r} is not one of {', '.join(SCOPES)}")
+        grants.setdefault(token, set()).update(GRANTS[scope])
+    return {t: frozenset(g) for t, g in grants.items()}

@@ -1,0 +1,146 @@
+"""Dependencies of the routes: the ledger, the use cases, the settings, auth, request bodies."""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+from typing import Annotated, Any
+
+from fastapi import Depends, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from api.settings import Settings
+from ledger.errors import LedgerError
+from ledger.ingest import Ledger
+from ledger.store import Store
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_ledger(request: Request) -> Ledger:
+    return request.app.state.ledger
+
+
+def get_store(request: Request) -> Store:
+    return request.app.state.ledger.store
+
+
+def get_queries(request: Request) -> Any:
+    """The read use cases (`ledger.queries.Queries`), built once at start-up."""
+    queries = getattr(request.app.state, "queries", None)
+    if queries is None:
+        raise LedgerError(
+            "not-ready", "Read use cases unavailable",
+            "this build has no ledger.queries; only ingest, reference, SQL and health work", 503,
+        )  # fmt: skip
+    return queries
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+LedgerDep = Annotated[Ledger, Depends(get_ledger)]
+StoreDep = Annotated[Store, Depends(get_store)]
+QueriesDep = Annotated[Any, Depends(get_queries)]
+
+# -- auth ------------------------------------------------------------------
+
+bearer = HTTPBearer(
+    auto_error=False,
+    description="`Authorization: Bearer <token>`; tokens and scopes from CHIP_LEDGER_API_KEYS",
+)
+
+
+def _is_loopback(host: str | None) -> bool:
+    if host is None:
+        return True  # a Unix socket: only this machine can reach it
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def require(scope: str):
+    """A dependency that lets a request through only with a token granting `scope`."""
+
+    def check(
+        request: Request,
+        settings: SettingsDep,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
+    ) -> str | None:
+        grants = settings.grants
+        if not grants:
+            # Unauthenticated service: serve() binds loopback only; refuse anyone else anyway.
+            client = request.client.host if request.client else None
+            if not _is_loopback(client):
+                raise LedgerError(
+                    "forbidden", "Unauthenticated service answers loopback only",
+                    "set CHIP_LEDGER_API_KEYS to serve other hosts", 403,
+                )  # fmt: skip
+            return None
+        if credentials is None or credentials.scheme.lower() != "bearer":
+            raise LedgerError(
+                "unauthorized", "Authentication required", "send Authorization: Bearer <token>", 401
+            )
+        granted = None
+        for token, scopes in grants.items():
+            if hmac.compare_digest(token.encode(), credentials.credentials.encode()):
+                granted = scopes
+        if granted is None:
+            raise LedgerError("unauthorized", "Unknown token", "the bearer token is not known", 401)
+        if scope not in granted:
+            raise LedgerError(
+                "forbidden", "Scope not allowed",
+                f"this route needs the {scope!r} scope; the token has {', '.join(sorted(granted))}",
+                403,
+            )  # fmt: skip
+        return scope
+
+    check.__name__ = f"require_{scope}"
+    return Depends(check)
+
+
+ReadScope = require("read")
+IngestScope = require("ingest")
+AdminScope = require("admin")
+
+# -- bodies ----------------------------------------------------------------
+
+
+def _too_large(limit: int, seen: str) -> LedgerError:
+    return LedgerError(
+        "body-too-large", "Request body too large",
+        f"{seen}; the limit is {limit} bytes", 413,
+    )  # fmt: skip
+
+
+async def limited_body(request: Request, settings: SettingsDep) -> bytes:
+    """The request body, refused with 413 as soon as it is known to pass the limit.
+
+    Content-Length is checked before reading a byte; the count is checked again
+    while streaming (a chunked body has no length, and a length can lie).
+    """
+    limit = settings.max_body_bytes
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        try:
+            length = int(declared)
+        except ValueError:
+            raise LedgerError(
+                "bad-request", "Bad Content-Length", f"{declared[:40]!r} is not a length", 400
+            ) from None
+        if length > limit:
+            raise _too_large(limit, f"Content-Length is {length} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(limit, f"more than {limit} bytes sent")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+BodyDep = Annotated[bytes, Depends(limited_body)]

@@ -1,0 +1,32 @@
+"""GET /v1/budgets: commitments against each budget."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from api.deps import QueriesDep, ReadScope
+from api.models import RowsAnswer
+from api.problems import COMMON, responses
+
+router = APIRouter(prefix="/v1", tags=["reads"])
+
+FiscalYear = Annotated[int | None, Query(ge=2000, le=2100, description="fiscal year")]
+Entity = Annotated[str | None, Query(min_length=1, max_length=200, description="buying entity")]
+
+
+@router.get(
+    "/budgets",
+    response_model=RowsAnswer,
+    summary="Budgets: committed, remaining, state",
+    description=(
+        "One row per budget: entity, budget_code, fiscal_year, currency, amount, committed, "
+        "remaining (decimal strings in the budget's currency), utilization, action, and state "
+        "(`exceeded`, `warn` from the budget's warning share, else `ok`)."
+    ),
+    responses=responses(*COMMON),
+    dependencies=[ReadScope],
+)
+def get_budgets(queries: QueriesDep, fiscal_year: FiscalYear = None, entity: Entity = None) -> dict:
+    return queries.budgets(fiscal_year=fiscal_year, entity=entity)

@@ -1,0 +1,38 @@
+"""GET /v1/compliance: lines flagged by the export-control rules in force, paginated."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from api.deps import QueriesDep, ReadScope
+from api.models import ComplianceAnswer
+from api.problems import COMMON, responses
+from api.routes.budgets import FiscalYear
+
+router = APIRouter(prefix="/v1", tags=["reads"])
+
+MAX_PAGE = 10_000
+
+
+@router.get(
+    "/compliance",
+    response_model=ComplianceAnswer,
+    summary="Export-control screening",
+    description=(
+        "`counts` per rule, and a page of flagged lines (order_id, line_no, rule_id, kind, "
+        "severity, reason), one per line x rule; `total` is the count of all flagged lines. "
+        "Screening support, not legal advice."
+    ),
+    responses=responses(*COMMON),
+    dependencies=[ReadScope],
+)
+def get_compliance(
+    queries: QueriesDep,
+    fiscal_year: FiscalYear = None,
+    rule: Annotated[str | None, Query(min_length=1, max_length=200, description="rule_id")] = None,
+    limit: Annotated[int, Query(ge=0, le=MAX_PAGE, description="page size")] = 100,
+    offset: Annotated[int, Query(ge=0, le=2**62, description="lines to skip")] = 0,
+) -> dict:
+    return queries.compliance(fiscal_year=fiscal_year, rule=rule, limit=limit, offset=offset)

@@ -1,0 +1,95 @@
+"""GET and PUT /v1/reference/{table}: the reference tables, JSON or CSV."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Request
+
+from api.deps import AdminScope, BodyDep, ReadScope, StoreDep
+from api.models import ReferenceLoaded, ReferenceRows
+from api.problems import COMMON, responses
+from ledger import reference
+from ledger.errors import LedgerError
+
+log = logging.getLogger("chip_ledger.api")
+
+router = APIRouter(prefix="/v1/reference", tags=["reference"])
+
+TableName = Annotated[
+    str,
+    Path(
+        description="a reference table",
+        json_schema_extra={"enum": list(reference.TABLES)},
+        max_length=40,
+    ),
+]
+_MEDIA = {"application/json": "json", "text/csv": "csv"}
+
+
+def known_table(table: TableName) -> str:
+    """The table named in the path; 404 for an unknown one before the body is read."""
+    reference.table_name(table)
+    return table
+
+
+def reference_format(request: Request) -> str:
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media not in _MEDIA:
+        raise LedgerError(
+            "unsupported-media-type", "Unsupported reference data type",
+            f"{media or 'no content type'}; send application/json or text/csv", 415,
+        )  # fmt: skip
+    return _MEDIA[media]
+
+
+Table = Annotated[str, Depends(known_table)]
+
+
+@router.get(
+    "/{table}",
+    response_model=ReferenceRows,
+    summary="A reference table",
+    responses=responses(*COMMON, 404),
+    dependencies=[ReadScope],
+)
+def get_reference(table: Table, store: StoreDep) -> dict:
+    return {"table": table, "rows": reference.as_rows(store, table)}
+
+
+@router.put(
+    "/{table}",
+    response_model=ReferenceLoaded,
+    summary="Load rows into a reference table",
+    description=(
+        'A JSON array of rows (or `{"rows": [...]}`) or CSV with a header. Rows with the key of '
+        "an existing row replace it; nothing is deleted. All rows or none: 422 names each fault."
+    ),
+    responses=responses(*COMMON, 400, 404, 413, 415),
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {"type": "array", "items": {"type": "object"}},
+                },
+                "text/csv": {"schema": {"type": "string"}},
+            },
+        }
+    },
+    dependencies=[AdminScope],
+)
+def put_reference(
+    table: Table,
+    request: Request,
+    store: StoreDep,
+    fmt: Annotated[str, Depends(reference_format)],
+    body: BodyDep,
+) -> dict:
+    loaded = reference.load(store, table, body, fmt)
+    queries = getattr(request.app.state, "queries", None)
+    if queries is not None:
+        queries.reload_reference()
+    log.info("reference %s: %d rows loaded", table, loaded)
+    return {"table": table, "rows_loaded": loaded}

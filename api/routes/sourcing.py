@@ -1,0 +1,29 @@
+"""GET /v1/sourcing: the domestic share against each sourcing policy."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from api.deps import QueriesDep, ReadScope
+from api.models import RowsAnswer
+from api.problems import COMMON, responses
+from api.routes.budgets import Entity, FiscalYear
+
+router = APIRouter(prefix="/v1", tags=["reads"])
+
+
+@router.get(
+    "/sourcing",
+    response_model=RowsAnswer,
+    summary="Sourcing ratios against their minimums",
+    description=(
+        "One row per policy x entity x fiscal year: policy, entity, fiscal_year, metric, "
+        "min_share, domestic, total, share, status (`pass`/`fail`), headroom, currency."
+    ),
+    responses=responses(*COMMON),
+    dependencies=[ReadScope],
+)
+def get_sourcing(
+    queries: QueriesDep, fiscal_year: FiscalYear = None, entity: Entity = None
+) -> dict:
+    return queries.sourcing(fiscal_year=fiscal_year, entity=entity)

@@ -1,0 +1,75 @@
+"""GET /v1/totals: spend and units by any dims, in any reporting currency."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+
+from api.deps import QueriesDep, ReadScope
+from api.models import TotalsAnswer
+from api.problems import COMMON, responses
+from api.usecases import dimensions
+from ledger.errors import LedgerError, RowError
+
+router = APIRouter(prefix="/v1", tags=["reads"])
+
+DIMENSIONS = dimensions()
+_OWN = ("by", "currency", "fx")
+_FILTERS = [
+    {
+        "name": dim,
+        "in": "query",
+        "required": False,
+        "description": f"keep lines whose {dim} is one of the values (repeatable)",
+        "schema": {"type": "array", "items": {"type": "string"}},
+        "style": "form",
+        "explode": True,
+    }
+    for dim in DIMENSIONS
+]
+
+
+@router.get(
+    "/totals",
+    response_model=TotalsAnswer,
+    summary="Totals by dims, in a reporting currency",
+    description=(
+        "`by` names dims (comma-separated or repeated); `currency` is the reporting currency; "
+        "`fx` is `order-date` (each line at the rate in force on its order date) or a date "
+        "(YYYY-MM-DD) for one rate for all. Any dim as a parameter is a filter, repeatable. "
+        "Each row has its dims, `lines`, `quantity`, `amount` (a decimal string) and "
+        "`amount_minor`. Unknown parameters, dims or currencies without rates are 422."
+    ),
+    responses=responses(*COMMON),
+    openapi_extra={"parameters": _FILTERS},
+    dependencies=[ReadScope],
+)
+def get_totals(
+    request: Request,
+    queries: QueriesDep,
+    by: Annotated[
+        list[str] | None,
+        Query(description=f"dims, of: {', '.join(DIMENSIONS)}", max_length=len(DIMENSIONS)),
+    ] = None,
+    currency: Annotated[str, Query(description="reporting currency, ISO 4217")] = "USD",
+    fx: Annotated[str, Query(description="order-date, or YYYY-MM-DD")] = "order-date",
+) -> dict:
+    dims = [d.strip() for item in by or [] for d in item.split(",") if d.strip()]
+    filters: dict[str, list[str]] = {}
+    unknown = []
+    for key, value in request.query_params.multi_items():
+        if key in _OWN:
+            continue
+        if key in DIMENSIONS:
+            filters.setdefault(key, []).append(value)
+        else:
+            unknown.append(key)
+    if unknown:
+        names = sorted(set(unknown))
+        raise LedgerError(
+            "invalid-request", "Unknown query parameter",
+            f"{', '.join(repr(n) for n in names)}; filters are dims: {', '.join(DIMENSIONS)}", 422,
+            errors=[RowError(None, n, f"unknown query parameter {n!r}") for n in names],
+        )  # fmt: skip
+    return queries.totals(dims, currency=currency, fx=fx, filters=filters)
