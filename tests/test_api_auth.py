@@ -1,0 +1,146 @@
+"""Auth by scope (read / ingest / admin) against a live server with API keys set."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from api.settings import Settings, parse_api_keys
+from tests.test_api_support import LiveServer, encode
+
+KEYS = "r-token:read,i-token:ingest,a-token:admin,both-token:ingest,both-token:admin"
+ENTITY = [{"entity": "ACME-JP", "hq_country": "JP", "fy_start_month": 4}]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    srv = LiveServer(tmp_path_factory.mktemp("auth"), {"CHIP_LEDGER_API_KEYS": KEYS})
+    srv.wait_ready()
+    yield srv
+    srv.stop()
+
+
+def bearer(token: str) -> dict:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def status_of(server, method: str, path: str, token: str | None, **kw) -> int:
+    headers = {**kw.pop("headers", {}), **(bearer(token) if token else {})}
+    return server.client.request(method, path, headers=headers, **kw).status_code
+
+
+def feed_kw(key: str) -> dict:
+    return {
+        "content": encode("csv"),
+        "headers": {"Content-Type": "text/csv", "Idempotency-Key": key},
+    }
+
+
+def test_no_or_unknown_token_is_401(server):
+    before = rows_as(server, "r-token", "SELECT count(*) FROM feeds")
+    for method, path, kw in [
+        ("GET", "/v1/reference/chips", {}),
+        ("GET", "/v1/totals", {}),
+        ("POST", "/v1/sql", {"json": {"sql": "SELECT 1"}}),
+        ("POST", "/v1/orders", feed_kw("no-token")),
+        ("PUT", "/v1/reference/entities", {"json": ENTITY}),
+    ]:
+        r = server.client.request(method, path, **kw)
+        assert r.status_code == 401, (path, r.text)
+        assert r.headers["content-type"].startswith("application/problem+json")
+        assert r.headers["www-authenticate"] == "Bearer"
+        assert status_of(server, method, path, "wrong-token", **kw) == 401
+    r = server.client.get("/v1/reference/chips", headers={"Authorization": "Basic cjpy"})
+    assert r.status_code == 401
+    assert rows_as(server, "r-token", "SELECT count(*) FROM feeds") == before
+
+
+def test_read_scope(server):
+    assert status_of(server, "GET", "/v1/reference/chips", "r-token") == 200
+    assert status_of(server, "GET", "/v1/totals", "r-token") == 200
+    assert status_of(server, "GET", "/v1/budgets", "r-token") == 200
+    assert status_of(server, "POST", "/v1/sql", "r-token", json={"sql": "SELECT 1"}) == 200
+    r = server.client.post("/v1/orders", **_with(feed_kw("read-feed"), "r-token"))
+    assert r.status_code == 403, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert "ingest" in r.json()["detail"]
+    assert status_of(server, "PUT", "/v1/reference/entities", "r-token", json=ENTITY) == 403
+
+
+def test_ingest_scope(server):
+    assert status_of(server, "POST", "/v1/orders", "i-token", **feed_kw("ingest-feed")) == 201
+    assert status_of(server, "GET", "/v1/reference/chips", "i-token") == 200
+    assert status_of(server, "POST", "/v1/sql", "i-token", json={"sql": "SELECT 1"}) == 200
+    assert status_of(server, "PUT", "/v1/reference/entities", "i-token", json=ENTITY) == 403
+
+
+def test_admin_scope(server):
+    assert status_of(server, "PUT", "/v1/reference/entities", "a-token", json=ENTITY) == 200
+    assert status_of(server, "GET", "/v1/reference/entities", "a-token") == 200
+    assert status_of(server, "POST", "/v1/orders", "a-token", **feed_kw("admin-feed")) == 403
+    # a token listed with both scopes has both
+    assert status_of(server, "POST", "/v1/orders", "both-token", **feed_kw("both-feed")) == 201
+    assert status_of(server, "PUT", "/v1/reference/entities", "both-token", json=ENTITY) == 200
+
+
+def test_health_metrics_and_docs_need_no_token(server):
+    assert server.client.get("/healthz").status_code == 200
+    assert server.client.get("/metrics").status_code == 200
+    doc = server.client.get("/openapi.json").json()
+    assert doc["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+    assert doc["paths"]["/v1/orders"]["post"]["security"] == [{"HTTPBearer": []}]
+
+
+def _with(kw: dict, token: str) -> dict:
+    return {**kw, "headers": {**kw["headers"], **bearer(token)}}
+
+
+def rows_as(server: LiveServer, token: str, sql: str) -> list:
+    r = server.client.post("/v1/sql", json={"sql": sql}, headers=bearer(token))
+    assert r.status_code == 200, r.text
+    return r.json()["rows"]
+
+
+# -- settings and the loopback rule -----------------------------------------
+
+
+def test_api_keys_parse():
+    grants = parse_api_keys(" a:read , b:INGEST,c:admin,c:ingest ")
+    assert grants == {
+        "a": {"read"},
+        "b": {"read", "ingest"},
+        "c": {"read", "ingest", "admin"},
+    }
+    for bad in ("a:root", "nocolon", ":read"):
+        with pytest.raises(ValueError):
+            parse_api_keys(bad)
+    with pytest.raises(ValueError):
+        Settings(api_keys="a:superuser")
+
+
+def test_serve_without_keys_refuses_a_public_host(monkeypatch, tmp_path, caplog):
+    from api import main
+
+    monkeypatch.delenv("CHIP_LEDGER_API_KEYS", raising=False)
+    ran = []
+    monkeypatch.setattr("uvicorn.run", lambda *a, **k: ran.append((a, k)))
+    with caplog.at_level(logging.ERROR, logger="chip_ledger.api"):
+        assert main.serve(str(tmp_path / "x.duckdb"), "0.0.0.0", 8000, False, 0) == 2
+    assert ran == []
+    assert "loopback" in caplog.text
+    assert main.serve(str(tmp_path / "x.duckdb"), "127.0.0.1", 8000, False, 0) == 0
+    assert ran and ran[0][1]["host"] == "127.0.0.1"
+    monkeypatch.setenv("CHIP_LEDGER_API_KEYS", "t:read")
+    ran.clear()
+    assert main.serve(str(tmp_path / "x.duckdb"), "0.0.0.0", 8000, False, 0) == 0
+    assert ran and ran[0][1]["host"] == "0.0.0.0"
+
+
+def test_unauthenticated_server_warns_at_start(tmp_path):
+    srv = LiveServer(tmp_path / "open", {"CHIP_LEDGER_API_KEYS": ""}, reference=False)
+    try:
+        srv.wait_ready()
+        assert "UNAUTHENTICATED" in srv.log()
+    finally:
+        srv.stop()
