@@ -157,6 +157,7 @@ class ResidentColumns:
         for batch in reader:
             cols._append_batch(pa.Table.from_batches([batch]), batch["active"])
         assert cols.n == n, (cols.n, n)
+        cols._rates(store, cols.lookups)  # now that the order days are known, cover them all
         return cols
 
     def reload_reference(self, store) -> None:

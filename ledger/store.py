@@ -151,6 +151,14 @@ class Store:
         self._local = threading.local()
         self._migrate()
         # Harden after migration: no file or network access except the snapshot folder.
+        # A second Store on the same file in one process shares DuckDB's instance,
+        # which the first one has already hardened and locked.
+        if _first(self._con, "SELECT current_setting('lock_configuration')")[0]:
+            self._next_entry_seq = self._scalar(
+                "SELECT coalesce(max(entry_seq) + 1, 0) FROM line_entries"
+            )
+            self._next_feed_seq = self._scalar("SELECT coalesce(max(seq) + 1, 1) FROM feeds")
+            return
         if self.snapshot_dir:
             Path(self.snapshot_dir).mkdir(parents=True, exist_ok=True)
             self._con.execute(f"SET allowed_directories = ['{self.snapshot_dir}/']")

@@ -232,3 +232,11 @@ def test_compliance_flags_the_right_lines(ledger):
         "csv",
     )
     assert q.compliance()["total"] == 3
+
+
+def test_reopened_ledger_answers_the_same(ledger, db_path):
+    q = Queries(ledger)
+    ledger.ingest_bytes(GOLDEN_CSV.encode(), "csv")
+    before = q.totals(["entity"], "EUR")
+    again = Queries(Ledger(Store(db_path)))  # loaded from the file, not extended by appends
+    assert again.totals(["entity"], "EUR") == before

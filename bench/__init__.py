@@ -1,0 +1,1 @@
+"""Benchmarks: measured, never asserted. Results land in bench/results/."""
