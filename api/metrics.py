@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 REQUESTS = Counter("chip_ledger_requests", "HTTP requests answered", ["method", "route", "status"])
@@ -43,6 +44,20 @@ def exposition() -> bytes:
     return generate_latest()
 
 
+def _template(scope: Scope) -> str:
+    """The matched route's path template; routes that do not say (the docs) are looked up."""
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    if path:
+        return path
+    app = scope.get("app")
+    for candidate in getattr(app, "routes", ()):
+        match, _ = candidate.matches(scope)
+        if match is Match.FULL:
+            return getattr(candidate, "path", "unmatched")
+    return "unmatched"
+
+
 class MetricsMiddleware:
     """Counts and times each request by its route template (never the raw path)."""
 
@@ -65,8 +80,7 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
-            route = scope.get("route")
-            template = getattr(route, "path", None) or "unmatched"
+            template = _template(scope)
             method = scope.get("method", "")
             REQUESTS.labels(method, template, str(status)).inc()
             REQUEST_SECONDS.labels(method, template).observe(time.perf_counter() - start)

@@ -407,7 +407,9 @@ def test_healthz_and_metrics(server):
     n = server.rows("SELECT count(*) FROM line_entries")[0][0]
     assert r.json()["entries"] == n
     server.post_feed(feed_csv(line("PO-M", 1)), "csv")
+    server.client.get("/openapi.json")
     text = server.client.get("/metrics").text
+    assert 'chip_ledger_requests_total{method="GET",route="/openapi.json",status="200"}' in text
     assert 'chip_ledger_requests_total{method="POST",route="/v1/orders",status="201"}' in text
     assert 'chip_ledger_request_seconds_bucket{le="0.001",method="GET",route="/healthz"}' in text
     assert "chip_ledger_lines_ingested_total" in text
