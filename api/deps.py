@@ -109,38 +109,11 @@ AdminScope = require("admin")
 # -- bodies ----------------------------------------------------------------
 
 
-def _too_large(limit: int, seen: str) -> LedgerError:
-    return LedgerError(
-        "body-too-large", "Request body too large",
-        f"{seen}; the limit is {limit} bytes", 413,
-    )  # fmt: skip
-
-
-async def limited_body(request: Request, settings: SettingsDep) -> bytes:
-    """The request body, refused with 413 as soon as it is known to pass the limit.
-
-    Content-Length is checked before reading a byte; the count is checked again
-    while streaming (a chunked body has no length, and a length can lie).
-    """
-    limit = settings.max_body_bytes
-    declared = request.headers.get("content-length")
-    if declared is not None:
-        try:
-            length = int(declared)
-        except ValueError:
-            raise LedgerError(
-                "bad-request", "Bad Content-Length", f"{declared[:40]!r} is not a length", 400
-            ) from None
-        if length > limit:
-            raise _too_large(limit, f"Content-Length is {length} bytes")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise _too_large(limit, f"more than {limit} bytes sent")
-        chunks.append(chunk)
+async def request_body(request: Request) -> bytes:
+    """The whole body, read once. `api.limits.BodyLimitMiddleware` has already refused a
+    Content-Length over the limit and stops the stream with 413 as soon as it passes it."""
+    chunks = [chunk async for chunk in request.stream()]
     return b"".join(chunks)
 
 
-BodyDep = Annotated[bytes, Depends(limited_body)]
+BodyDep = Annotated[bytes, Depends(request_body)]

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from api import problems
+from api.limits import BodyLimitMiddleware
 from api.metrics import MetricsMiddleware
 from api.models import FeedLine, FeedObject
 from api.problems import Problem
@@ -76,7 +77,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.queries = None
     problems.install(app)
-    app.add_middleware(MetricsMiddleware)
+    app.add_middleware(BodyLimitMiddleware, settings=settings)
+    app.add_middleware(MetricsMiddleware)  # outermost: it also counts what the limit refuses
     for module in (health, orders, reference, totals, budgets, sourcing, compliance, sql):
         app.include_router(module.router)
 

@@ -89,6 +89,8 @@ async def _ledger_error(request: Request, exc: Exception) -> ProblemResponse:
 
 async def _http_error(request: Request, exc: Exception) -> ProblemResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 413:
+        return problem_response(413, "body-too-large", "Request body too large", str(exc.detail))
     try:
         title = HTTPStatus(exc.status_code).phrase
     except ValueError:

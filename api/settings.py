@@ -19,7 +19,8 @@ class Settings(BaseSettings):
     snapshot_dir: str | None = None
     demo: bool = False  # build the demo ledger at start when the ledger is empty
     demo_lines: int = 1_000_000
-    max_body_bytes: int = 512 * 1024 * 1024
+    max_body_bytes: int = 512 * 1024 * 1024  # feeds and reference data
+    max_other_body_bytes: int = 1024 * 1024  # any other body (SQL): small, so never a burden
     max_rows_per_feed: int = 5_000_000
     sql_timeout_s: float = 5.0
     sql_max_rows: int = 100_000

@@ -185,6 +185,24 @@ def test_body_over_the_limit_is_413_while_streaming(server):
     assert server.digest() == before
 
 
+def test_other_bodies_have_a_small_limit(server):
+    big = "SELECT 1 -- " + "z" * (1 << 20)
+    body = assert_problem(server.sql(big), 413, "body-too-large")
+    assert str(1 << 20) in body["detail"]
+
+    def chunks():  # streamed JSON without a length: refused as it passes the limit
+        yield b'{"sql": "SELECT 1 -- '
+        for _ in range(40):
+            yield b"z" * 65536
+        yield b'"}'
+
+    r = server.client.post(
+        "/v1/sql", content=chunks(), headers={"Content-Type": "application/json"}
+    )
+    assert_problem(r, 413, "body-too-large")
+    assert server.sql("SELECT 1").status_code == 200
+
+
 def test_rows_over_the_limit_is_413(server):
     before = server.digest()
     data = feed_csv(*(line("PO-ROWS", i) for i in range(1, MAX_ROWS_PER_FEED + 2)))
@@ -507,3 +525,29 @@ def test_budget_stop_refuses_the_feed_and_warn_accepts_it(server):
     r = server.post_feed(warn, "csv")
     assert r.status_code == 201, r.text
     assert "WARN-1" in json.dumps(r.json()["warnings"])
+
+
+@needs_queries
+def test_readers_never_see_half_a_feed(server):
+    per_feed = 20
+    base = server.client.get("/v1/totals").json()["total"]["lines"]
+
+    def send(i: int):
+        lines = (line(f"PO-Z{i}", j) for j in range(1, per_feed + 1))
+        return server.post_feed(feed_csv(*lines), "csv").status_code
+
+    def read_totals(_):
+        r = server.client.get("/v1/totals", params={"by": "entity"})
+        assert r.status_code == 200, r.text
+        return r.json()["total"]["lines"] - base
+
+    def read_sql(_):
+        return server.rows("SELECT count(*) FROM orders WHERE order_id LIKE 'PO-Z%'")[0][0]
+
+    with ThreadPoolExecutor(8) as pool:
+        sent = [pool.submit(send, i) for i in range(6)]
+        seen = [pool.submit(f, i) for i in range(20) for f in (read_totals, read_sql)]
+        assert [f.result() for f in sent] == [201] * 6
+        counts = [f.result() for f in seen]
+    assert all(n % per_feed == 0 for n in counts), counts
+    assert read_totals(0) == read_sql(0) == 6 * per_feed

@@ -49,7 +49,7 @@ def _wanted(accept: str | None) -> str:
                 ARROW_STREAM: {"schema": {"type": "string", "format": "binary"}},
             },
         },
-        **responses(*COMMON, 400, 408),
+        **responses(*COMMON, 400, 408, 413),
     },
     dependencies=[ReadScope],
 )
