@@ -6,6 +6,7 @@ import ipaddress
 import logging
 import os
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
@@ -41,7 +42,8 @@ def open_ledger(settings: Settings) -> Ledger:
         from ledger import demo
 
         log.warning("building the demo ledger (%s lines) in %s", settings.demo_lines, settings.db)
-        demo.build(ledger, settings.demo_lines, feeds_dir="demo-feeds")
+        # sample feeds to try by hand, beside the ledger file
+        demo.build(ledger, settings.demo_lines, feeds_dir=Path(settings.db).parent / "demo-feeds")
     return ledger
 
 
