@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import hmac
-import ipaddress
 from typing import Annotated, Any
 
 from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from api.settings import Settings
+from api.settings import Settings, is_loopback
 from ledger.errors import LedgerError
 from ledger.ingest import Ledger
 from ledger.store import Store
@@ -51,17 +50,6 @@ bearer = HTTPBearer(
 )
 
 
-def _is_loopback(host: str | None) -> bool:
-    if host is None:
-        return True  # a Unix socket: only this machine can reach it
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def require(scope: str):
     """A dependency that lets a request through only with a token granting `scope`."""
 
@@ -74,7 +62,7 @@ def require(scope: str):
         if not grants:
             # Unauthenticated service: serve() binds loopback only; refuse anyone else anyway.
             client = request.client.host if request.client else None
-            if not _is_loopback(client):
+            if not is_loopback(client):
                 raise LedgerError(
                     "forbidden", "Unauthenticated service answers loopback only",
                     "set CHIP_LEDGER_API_KEYS to serve other hosts", 403,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import os
 from contextlib import asynccontextmanager
@@ -17,7 +16,7 @@ from api.metrics import MetricsMiddleware
 from api.models import FeedLine, FeedObject
 from api.problems import Problem
 from api.routes import budgets, compliance, health, orders, reference, sourcing, sql, totals
-from api.settings import Settings
+from api.settings import Settings, is_loopback
 from api.usecases import open_queries
 from ledger.ingest import Ledger
 from ledger.store import Store
@@ -59,7 +58,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 "CHIP_LEDGER_API_KEYS is not set: the API is UNAUTHENTICATED and answers "
                 "loopback clients only"
             )
-        app.state.settings = settings
         ledger = open_ledger(settings)
         app.state.ledger = ledger
         try:
@@ -103,15 +101,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.openapi = openapi  # type: ignore[method-assign]
     return app
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def serve(db: str, host: str, port: int, demo: bool, demo_lines: int) -> int:

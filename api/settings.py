@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 from pydantic import field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -52,3 +54,13 @@ def parse_api_keys(value: str) -> dict[str, frozenset[str]]:
             raise ValueError(f"API key scope {scope!r} is not one of {', '.join(SCOPES)}")
         grants.setdefault(token, set()).update(GRANTS[scope])
     return {t: frozenset(g) for t, g in grants.items()}
+
+
+def is_loopback(host: str | None) -> bool:
+    """Whether an address (or None: a Unix socket) is reachable from this machine only."""
+    if host is None or host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

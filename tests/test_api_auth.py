@@ -144,3 +144,31 @@ def test_unauthenticated_server_warns_at_start(tmp_path):
         assert "UNAUTHENTICATED" in srv.log()
     finally:
         srv.stop()
+
+
+def test_unauthenticated_app_refuses_other_hosts(tmp_path, monkeypatch):
+    # In-process over ASGI (no traffic leaves the test): requests that claim a client address.
+    import asyncio
+
+    import httpx
+
+    from api.main import create_app, open_ledger
+
+    monkeypatch.delenv("CHIP_LEDGER_API_KEYS", raising=False)
+    settings = Settings(db=str(tmp_path / "t.duckdb"))
+    app = create_app(settings)
+    app.state.ledger = open_ledger(settings)
+
+    async def get(client_host: str) -> httpx.Response:
+        transport = httpx.ASGITransport(app=app, client=(client_host, 50000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://ledger") as c:
+            return await c.get("/v1/reference/chips")
+
+    try:
+        r = asyncio.run(get("203.0.113.9"))
+        assert r.status_code == 403, r.text
+        assert "loopback" in r.json()["title"]
+        assert asyncio.run(get("127.0.0.1")).status_code == 200
+        assert asyncio.run(get("::1")).status_code == 200
+    finally:
+        app.state.ledger.store.close()
