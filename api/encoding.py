@@ -11,6 +11,7 @@ import base64
 import csv
 import datetime as dt
 import io
+import json
 import math
 import uuid
 from decimal import Decimal
@@ -42,6 +43,10 @@ def json_safe(value: Any) -> Any:
         return str(value)
     if isinstance(value, dict):
         return {str(k): json_safe(v) for k, v in value.items()}
+    if hasattr(value, "_asdict"):  # a named tuple
+        return json_safe(value._asdict())
+    if hasattr(value, "n_fields") and hasattr(value, "__match_args__"):  # a struct sequence
+        return {name: json_safe(getattr(value, name)) for name in value.__match_args__}
     if isinstance(value, list | tuple):
         # a MAP arrives as a list of (key, value) pairs
         return [json_safe(v) for v in value]
@@ -79,8 +84,16 @@ def table_csv(table: pa.Table) -> bytes:
     writer.writerow(table.column_names)
     columns = [_column_values(col) for col in table.columns]
     for row in zip(*columns, strict=True):
-        writer.writerow(["" if v is None else json_safe(v) for v in row])
+        writer.writerow([_csv_cell(json_safe(v)) for v in row])
     return text.getvalue().encode()
+
+
+def _csv_cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False)  # nested values as JSON text
+    return value
 
 
 def table_arrow(table: pa.Table) -> bytes:

@@ -165,6 +165,17 @@ def test_malformed_feeds_are_400(server):
     assert server.digest() == before
 
 
+def test_csv_with_a_stray_carriage_return_is_400_not_500(server):
+    # Python's csv module raises csv.Error here; it must reach the sender as a 400.
+    before = server.digest()
+    assert_problem(server.post_feed(b"order_id\rx,line_no\nA,1\n", "csv"), 400)
+    r = server.client.put(
+        "/v1/reference/chips", content=b"chip_model\rx;\n", headers={"Content-Type": "text/csv"}
+    )
+    assert_problem(r, 400)
+    assert server.digest() == before
+
+
 def test_body_over_the_limit_is_413_from_content_length(server):
     before = server.digest()
     data = b"x" * (MAX_BODY_BYTES + 1)
