@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> dict:
     assert got == want, "DuckDB ASOF result differs from the kernel's"
 
     view = q.cols.view()
-    read = [view["codes"][r] for r in (C.ENTITY, C.CHIP, C.DAY, C.CURRENCY)]
+    read = [view["codes"][r, :n] for r in (C.ENTITY, C.CHIP, C.DAY, C.CURRENCY)]
     read += [view["amount"], view["quantity"], view["lines"]]
 
     def words(a):

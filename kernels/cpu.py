@@ -14,7 +14,24 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from kernels.scalar import OVERFLOW, muldiv_half_even, screen_line
+from kernels.scalar import OVERFLOW, muldiv_half_even, round_if_clear, screen_line
+
+
+@njit(cache=True)
+def _group(codes, term_src, term_tab, group_target, i):
+    """Entry i's group index, or -1 when a filter drops it or its group is skipped."""
+    g = 0
+    for k in range(term_src.shape[0]):
+        v = term_tab[k, codes[term_src[k], i]]
+        if v < 0:
+            return -1
+        g += v
+    if group_target[g] < 0:
+        return -1
+    return g
+
+
+PENDING = 16384  # near-tie lines remembered per chunk for the exact pass
 
 
 @njit(parallel=True, cache=True)
@@ -25,43 +42,81 @@ def rollup(
     """out[g] += (lines, quantity, converted amount, quantity x weight).
 
     err = (count of lines that cannot be converted, the earliest such order day).
+    The hot loop converts with a float whose rounding is provably exact; the
+    rare lines near a half (or huge) are remembered and converted exactly in a
+    second, separate loop, so the exact 128-bit code never slows the hot one.
     """
     n = amount.shape[0]
     n_groups = out.shape[0]
-    n_terms = term_src.shape[0]
+    n_cur = num.shape[1]
     n_days = num.shape[2]
+    # flat views of the conversion cells: one offset per line instead of three indexes
+    num_flat = num.reshape(-1)
+    den_flat = den.reshape(-1)
+    ratio_flat = ratio.reshape(-1)
+    fast_flat = fast_max.reshape(-1)
+    weighted = weight_src >= 0
     n_chunks = max(1, min(n_threads, n // 4096 + 1))
     chunk = (n + n_chunks - 1) // n_chunks
     parts = np.zeros((n_chunks, n_groups, 4), dtype=np.int64)
     bad = np.zeros((n_chunks, 2), dtype=np.int64)
     for t in prange(n_chunks):
         acc = np.zeros((n_groups, 4), dtype=np.int64)
+        pending = np.empty(PENDING, dtype=np.int64)
+        n_pending = 0
+        rescan_from = -1  # pending overflowed: re-examine the chunk from here
         bad_count = 0
         bad_day = np.int64(2**62)
         lo = t * chunk
         hi = min(n, lo + chunk)
         for i in range(lo, hi):
-            g = 0
-            keep = True
-            for k in range(n_terms):
-                v = term_tab[k, codes[term_src[k], i]]
-                if v < 0:
-                    keep = False
-                    break
-                g += v
-            if not keep:
-                continue
-            target = group_target[g]
-            if target < 0:
+            g = _group(codes, term_src, term_tab, group_target, i)
+            if g < 0:
                 continue
             d = (fixed_day if fixed_day >= 0 else np.int64(day[i])) - day0
-            c = currency[i]
-            converted = OVERFLOW
-            if 0 <= d < n_days and den[target, c, d] > 0 and num[target, c, d] > 0:
-                converted = muldiv_half_even(
-                    amount[i], num[target, c, d], den[target, c, d], ratio[target, c, d],
-                    fast_max[target, c, d],
-                )  # fmt: skip
+            cell = (group_target[g] * n_cur + np.int64(currency[i])) * n_days + d
+            # num is 0 in a cell where either currency has no rate yet
+            if d < 0 or d >= n_days or num_flat[cell] <= 0:
+                bad_count += 1
+                bad_day = min(bad_day, np.int64(day[i]))
+                continue
+            converted, clear = round_if_clear(amount[i], ratio_flat[cell])
+            if not clear:
+                if n_pending < PENDING:
+                    pending[n_pending] = i
+                    n_pending += 1
+                elif rescan_from < 0:
+                    rescan_from = i
+                continue
+            acc[g, 0] += lines[i]
+            acc[g, 1] += quantity[i]
+            acc[g, 2] += converted
+            if weighted:
+                acc[g, 3] += np.int64(quantity[i]) * weight_tab[codes[weight_src, i]]
+        # the exact pass: remembered lines, then (rarely) the rest of the chunk
+        start = rescan_from if rescan_from >= 0 else hi
+        for j in range(n_pending + (hi - start)):
+            if j < n_pending:
+                i = pending[j]
+            else:
+                i = start + (j - n_pending)
+                g = _group(codes, term_src, term_tab, group_target, i)
+                if g < 0:
+                    continue
+                d = (fixed_day if fixed_day >= 0 else np.int64(day[i])) - day0
+                cell = (group_target[g] * n_cur + np.int64(currency[i])) * n_days + d
+                if d < 0 or d >= n_days or num_flat[cell] <= 0:
+                    bad_count += 1
+                    bad_day = min(bad_day, np.int64(day[i]))
+                    continue
+                if round_if_clear(amount[i], ratio_flat[cell])[1]:
+                    continue  # converted in the hot loop
+            g = _group(codes, term_src, term_tab, group_target, i)
+            d = (fixed_day if fixed_day >= 0 else np.int64(day[i])) - day0
+            cell = (group_target[g] * n_cur + np.int64(currency[i])) * n_days + d
+            converted = muldiv_half_even(
+                amount[i], num_flat[cell], den_flat[cell], ratio_flat[cell], fast_flat[cell]
+            )
             if converted == OVERFLOW:
                 bad_count += 1
                 bad_day = min(bad_day, np.int64(day[i]))
@@ -69,7 +124,8 @@ def rollup(
             acc[g, 0] += lines[i]
             acc[g, 1] += quantity[i]
             acc[g, 2] += converted
-            acc[g, 3] += np.int64(quantity[i]) * weight_tab[codes[weight_src, i]]
+            if weighted:
+                acc[g, 3] += np.int64(quantity[i]) * weight_tab[codes[weight_src, i]]
         parts[t] = acc
         bad[t, 0] = bad_count
         bad[t, 1] = bad_day

@@ -65,7 +65,9 @@ def _rollup_kernel(
             cuda.atomic.add(err, 0, 1)
             cuda.atomic.min(err, 1, np.int64(day[i]))
             continue
-        weighted = np.int64(quantity[i]) * weight_tab[codes[weight_src, i]]
+        weighted = np.int64(0)
+        if weight_src >= 0:
+            weighted = np.int64(quantity[i]) * weight_tab[codes[weight_src, i]]
         if use_shared:
             cuda.atomic.add(shared, (g, 0), np.int64(lines[i]))
             cuda.atomic.add(shared, (g, 1), np.int64(quantity[i]))

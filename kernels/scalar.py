@@ -7,6 +7,8 @@ very same arithmetic and give identical integers.
 Conversion of an amount A (minor units) by num / den with half-even rounding
 must be exact for |A| <= 10^15 and num, den < 2^63, so the 128-bit product
 A x num never goes through a float alone:
+  * fastest path: when the float product's fraction is clearly away from one
+    half, its nearest integer is the answer (a rigorous error margin decides);
   * fast path: a float estimate q of A x num / den, then the exact remainder
     r = A x num - q x den computed in wrapping 64-bit arithmetic (exact as
     long as the true |r| < 2^62, which the caller guarantees per rate cell
@@ -122,12 +124,46 @@ def muldiv_half_even_exact(a, num, den):
 
 
 @register_jitable
+def round_if_clear(a, ratio):
+    """(q, True) when float rounding of a * ratio is provably the exact half-even answer.
+
+    |x - a*num/den| <= |x| * 2^-52 (two roundings); if the fraction of |x| is
+    farther than 4x that from one half, rounding |x| to nearest is exact. Else
+    (q, False): the caller must use `muldiv_half_even`. Branch-light on purpose:
+    it sits in the hottest loop.
+    """
+    x = np.float64(a) * ratio
+    ax = abs(x)
+    if ax >= 2.0**51:
+        return np.int64(0), False
+    k = np.int64(ax)
+    frac = ax - np.float64(k)  # exact below 2^52
+    clear = abs(frac - 0.5) > ax * 2.0**-50
+    q = k + np.int64(frac > 0.5)
+    sign = np.int64(1) - np.int64(2) * np.int64(a < 0)
+    return sign * q, clear
+
+
+@register_jitable
 def muldiv_half_even(a, num, den, ratio, fast_max):
     """round_half_even(a * num / den), exact; ratio = float(num / den), fast_max as above."""
     if a > fast_max or a < -fast_max:
         return muldiv_half_even_exact(a, num, den)
-    q = np.int64(np.floor(np.float64(a) * ratio + 0.5))
-    # exact remainder, modulo 2^64: the true value is small, so the wrapped value is it
+    x = np.float64(a) * ratio
+    ax = abs(x)
+    if ax < 2.0**51:
+        # |x - a*num/den| <= |x| * 2^-52 (two roundings): if the fraction of |x| is
+        # farther than 4x that from one half, rounding |x| to nearest is already exact.
+        k = np.int64(ax)
+        frac = ax - np.float64(k)  # exact below 2^52
+        margin = ax * 2.0**-50
+        if abs(frac - 0.5) > margin:  # rarely false: no branch to mispredict below
+            q = k + np.int64(frac > 0.5)
+            sign = np.int64(1) - np.int64(2) * np.int64(a < 0)
+            return sign * q
+    # near a tie (or large): the exact remainder decides.
+    q = np.int64(x + 0.5) if x >= 0 else np.int64(x - 0.5)
+    # r = a*num - q*den modulo 2^64: the true value is small, so the wrapped value is it
     r = np.int64(np.uint64(a) * np.uint64(num) - np.uint64(q) * np.uint64(den))
     while 2 * r > den:
         q += 1

@@ -223,6 +223,7 @@ class Queries:
             x_limit = np.minimum(2.0**61, (2.0**61 / den_f - 2.0) * 2.0**52)
             a_limit = np.where(ratio > 0, x_limit / np.maximum(ratio, 1e-300), 0.0)
             fast_max = np.floor(np.clip(np.minimum(a_limit, 2.0**53) * 0.5, 0, 2.0**53))
+        num = np.where(den > 0, num, 0)  # the kernel checks num alone: 0 means no rate
         return _Conversion(num, den, ratio, fast_max.astype(np.int64), day0, fixed_day)
 
     def _check_currency(self, code: str, name: str = "currency") -> str:
@@ -251,8 +252,10 @@ class Queries:
         started = time.perf_counter()
         dispatch.rollup(
             codes=arrays["codes"], term_src=term_src, term_tab=term_tab,
-            weight_src=np.int64(C.CHIP), weight_tab=weight_tab, group_target=group_target,
-            day=arrays["codes"][C.DAY], currency=arrays["codes"][C.CURRENCY],
+            weight_src=np.int64(C.CHIP if weight is not None else -1), weight_tab=weight_tab,
+            group_target=group_target,
+            day=arrays["codes"][C.DAY, : arrays["amount"].shape[0]],
+            currency=arrays["codes"][C.CURRENCY, : arrays["amount"].shape[0]],
             amount=arrays["amount"], quantity=arrays["quantity"], lines=arrays["lines"],
             num=conv.num, den=conv.den, ratio=conv.ratio, fast_max=conv.fast_max,
             fixed_day=np.int64(conv.fixed_day), day0=np.int64(conv.day0), out=out, err=err,
@@ -530,7 +533,7 @@ class Queries:
     def _screen(self) -> np.ndarray:
         lk = self.cols.lookups
         view = self.cols.view()
-        codes = view["codes"]
+        codes = view["codes"][:, : self.cols.n]
         out = np.zeros(self.cols.n, np.uint64)
         started = time.perf_counter()
         if self.cols.n and lk.rules:
@@ -558,7 +561,7 @@ class Queries:
                 raise _bad_param("rule", f"unknown rule {rule!r}")
             bits = self._screen()
             if fiscal_year is not None:
-                fy = self.cols.view()["codes"][C.FY]
+                fy = self.cols.view()["codes"][C.FY, : self.cols.n]
                 bits = np.where(fy == fiscal_year - C.FY0, bits, np.uint64(0))
         counts, pairs = [], []
         for k, r in enumerate(rules):
