@@ -7,10 +7,7 @@ media type `application/problem+json`.
 
 from __future__ import annotations
 
-import csv
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
 from http import HTTPStatus
 from typing import Any
 
@@ -130,20 +127,6 @@ async def _unexpected(request: Request, exc: Exception) -> ProblemResponse:
     return problem_response(
         500, "internal-error", "Internal server error", "the error was logged; nothing was written"
     )
-
-
-@contextmanager
-def csv_errors_as_400(what: str) -> Iterator[None]:
-    """Stopgap: the ledger's CSV readers let Python's `csv.Error` escape (a 500); answer 400.
-
-    Remove once `ledger.feeds.read_csv` and `ledger.reference.parse_rows` catch it.
-    """
-    try:
-        yield
-    except csv.Error as e:
-        raise LedgerError(
-            f"malformed-{what}", f"Malformed CSV {what}", str(e).splitlines()[0], 400
-        ) from None
 
 
 def install(app: FastAPI) -> None:

@@ -125,7 +125,10 @@ def read_ndjson(data: bytes) -> RawFeed:
 def read_csv(data: bytes) -> RawFeed:
     # Every column is text: typing is validation's job, so "007" stays "007".
     first_line = data.split(b"\n", 1)[0].decode("utf-8-sig", errors="replace").strip("\r")
-    names = next(csv.reader([first_line]), [])
+    try:
+        names = next(csv.reader([first_line]), [])
+    except csv.Error as e:  # e.g. a stray carriage return inside the header
+        raise _malformed("CSV", f"header: {e}") from None
     try:
         table = pacsv.read_csv(
             io.BytesIO(data),

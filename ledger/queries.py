@@ -284,6 +284,8 @@ class Queries:
                 raise _bad_param(name, f"unknown dimension; one of {', '.join(DIMENSIONS)}")
         if len(set(by)) != len(by):
             raise _bad_param("by", "a dimension is repeated")
+        for name, values in filters.items():
+            _check_filter(name, values)
         currency = self._check_currency(currency)
         with self.cols.lock:
             arrays = self.cols.view()
@@ -607,6 +609,30 @@ class Queries:
                  "reason": _reason(r, d)}
             )  # fmt: skip
         return lines
+
+
+_FILTER_DOMAINS = {
+    "destination": set(C.COUNTRIES),
+    "supplier_country": set(C.COUNTRIES),
+    "line_currency": set(C.CURRENCIES),
+    "workload": {"training", "inference"},
+    "acquisition": {"purchase", "lease"},
+}
+
+
+def _check_filter(name: str, values: list) -> None:
+    """Filter values of a closed domain must be in it; free-text values may match nothing."""
+    for value in values:
+        text = str(value)
+        if name == "fiscal_year":
+            if not (text.isdigit() and 2000 <= int(text) <= 2100):
+                raise _bad_param(name, f"{text!r} is not a fiscal year (2000-2100)")
+        elif name == "month":
+            if not (len(text) == 7 and text[4] == "-" and text[:4].isdigit()
+                    and text[5:].isdigit() and 1 <= int(text[5:]) <= 12):  # fmt: skip
+                raise _bad_param(name, f"{text!r} is not a month (YYYY-MM)")
+        elif name in _FILTER_DOMAINS and text not in _FILTER_DOMAINS[name]:
+            raise _bad_param(name, f"{text!r} is not a valid {name.replace('_', ' ')}")
 
 
 def _reason(rule: dict, line: dict) -> str:

@@ -118,6 +118,11 @@ def test_filters_and_fixed_date(ledger):
     with pytest.raises(LedgerError) as e:
         q.totals(["colour"])
     assert e.value.status == 422
+    for name, value in [("fiscal_year", "abc"), ("month", "2025-13"), ("destination", "ZZ")]:
+        with pytest.raises(LedgerError) as e:
+            q.totals([], "USD", filters={name: [value]})
+        assert e.value.status == 422 and e.value.errors[0].field == name
+    assert q.totals([], "USD", filters={"entity": ["NOBODY"]})["rows"] == []
     with pytest.raises(LedgerError) as e:
         q.totals([], "GBP")
     assert "GBP" in e.value.detail

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Header, Request, Response
 from api import metrics
 from api.deps import BodyDep, IngestScope, LedgerDep
 from api.models import IngestAnswer
-from api.problems import csv_errors_as_400, responses
+from api.problems import responses
 from ledger.errors import LedgerError
 from ledger.feeds import FORMATS, format_of_content_type
 
@@ -78,8 +78,7 @@ def post_orders(
     ] = None,  # fmt: skip
 ) -> dict:
     try:
-        with csv_errors_as_400("feed"):
-            result = ledger.ingest_bytes(body, fmt, idempotency_key)
+        result = ledger.ingest_bytes(body, fmt, idempotency_key)
     except LedgerError as e:
         metrics.FEEDS.labels(e.kind).inc()
         raise

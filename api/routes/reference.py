@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Path, Request
 
 from api.deps import AdminScope, BodyDep, ReadScope, StoreDep
 from api.models import ReferenceLoaded, ReferenceRows
-from api.problems import COMMON, csv_errors_as_400, responses
+from api.problems import COMMON, responses
 from ledger import reference
 from ledger.errors import LedgerError
 
@@ -87,8 +87,7 @@ def put_reference(
     fmt: Annotated[str, Depends(reference_format)],
     body: BodyDep,
 ) -> dict:
-    with csv_errors_as_400("reference"):
-        loaded = reference.load(store, table, body, fmt)
+    loaded = reference.load(store, table, body, fmt)
     queries = getattr(request.app.state, "queries", None)
     if queries is not None:
         queries.reload_reference()

@@ -64,7 +64,7 @@ def parse_rows(data: bytes, fmt: str) -> list[dict]:
                 {k: (v if v != "" else None) for k, v in row.items()}
                 for row in csv.DictReader(io.StringIO(text))
             ]
-    except (ValueError, UnicodeDecodeError) as e:
+    except (ValueError, UnicodeDecodeError, csv.Error) as e:
         raise LedgerError(
             "malformed-reference", f"Malformed {fmt} reference data", str(e), 400
         ) from None
