@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from decimal import Decimal
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -113,3 +114,49 @@ def test_content_types():
     with pytest.raises(LedgerError) as e:
         format_of_content_type("application/xml")
     assert e.value.status == 415
+
+
+def _big_json(n: int = 600, numeric: bool = False) -> tuple[list[dict], bytes]:
+    base = [r for r in json.loads(encode("json"))["lines"]]
+    rows = []
+    for i in range(n):
+        r = dict(base[i % len(base)])
+        r["order_id"] = f"PO-J{i}"
+        if numeric:  # prices as JSON numbers, e.g. 120000.5 and 0.04
+            r["unit_price"] = float(r["unit_price"])
+        rows.append(r)
+    return rows, json.dumps(rows, indent=1).encode()
+
+
+@pytest.mark.parametrize("numeric", [False, True])
+def test_large_json_takes_the_fast_route_and_reads_the_same_lines(numeric):
+    from ledger import feeds
+
+    rows, data = _big_json(numeric=numeric)
+    assert len(data) >= feeds.FAST_JSON_BYTES
+    fast = feeds._read_json_fast(data, array_form=True)
+    assert fast is not None and fast.num_rows == len(rows)
+    slow = feeds._rows_to_table(json.loads(data, parse_float=str, parse_int=str), "JSON")
+    # the same text for every cell once both are seen as text
+    from ledger.batches import _as_text
+
+    for name in slow.column_names:
+        got = _as_text(fast.column(name).combine_chunks())[0].to_pylist()
+        want = _as_text(slow.column(name).combine_chunks())[0].to_pylist()
+        if name == "unit_price":  # the same decimal value ("25000" for the literal 25000.0)
+            got = [Decimal(v) for v in got]
+            want = [Decimal(v) for v in want]
+        assert got == want, name
+    ndjson = b"\n".join(json.dumps(r).encode() for r in rows)
+    assert feeds._read_json_fast(ndjson, array_form=False).num_rows == len(rows)
+
+
+@pytest.mark.parametrize("literal", [b"12345678901234.567", b"1e3", b"1.5E-2"])
+def test_numbers_a_float_may_not_carry_take_the_exact_route(literal):
+    from ledger import feeds
+
+    _, data = _big_json()
+    data = data.replace(b'"unit_price": "120000.50"', b'"unit_price": ' + literal, 1)
+    assert feeds._read_json_fast(data, array_form=True) is None
+    raw = read_feed(data, "json").table
+    assert literal.decode() in raw["unit_price"].to_pylist()
