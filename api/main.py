@@ -65,6 +65,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.queries = open_queries(ledger)
             yield
         finally:
+            queries = app.state.queries
+            if queries is not None and hasattr(queries, "save_cache"):
+                queries.save_cache()  # the next start maps the columns back
             app.state.queries = None
             ledger.store.close()
 

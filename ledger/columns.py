@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import shutil
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -26,6 +28,7 @@ from ledger.batches import COUNTRY_CODES
 from ledger.money import MINOR_EXPONENT
 from ledger.schema import ACQUISITIONS, STATUSES, WORKLOADS
 
+CACHE_VERSION = 1
 EPOCH = dt.date(2000, 1, 1)
 EPOCH_DAYS = (EPOCH - dt.date(1970, 1, 1)).days
 FY0 = 2000
@@ -138,26 +141,123 @@ class ResidentColumns:
         self.max_day = 0
         self.min_day = 2**16 - 1
         self.lookups: Lookups | None = None
+        self.loaded_from = "store"  # or "cache", or "cache+tail"
 
     # -- loading and extending -------------------------------------------
 
+    ACTIVE_SQL = (
+        "(e.entry_kind = 'line' AND e.status = 'open' AND e.entry_seq = "
+        "max(e.entry_seq) FILTER (WHERE e.entry_kind = 'line') "
+        "OVER (PARTITION BY e.order_id, e.line_no)) AS active"
+    )
+
     @classmethod
-    def load(cls, store, batch_rows: int = 1_000_000) -> ResidentColumns:
+    def load(
+        cls, store, batch_rows: int = 1_000_000, cache_dir: str | Path | None = None
+    ) -> ResidentColumns:
+        """From the cache when it is a prefix of the ledger (plus the tail), else from the store."""
+        if cache_dir is not None:
+            cols = cls._from_cache(store, Path(cache_dir), batch_rows)
+            if cols is not None:
+                return cols
         cols = cls()
         cols.reload_reference(store)
         n = store.count("line_entries")
         cols._grow(n)
         reader = store.reader(
-            "SELECT e.*, (e.entry_kind = 'line' AND e.status = 'open' AND e.entry_seq = "
-            "max(e.entry_seq) FILTER (WHERE e.entry_kind = 'line') "
-            "OVER (PARTITION BY e.order_id, e.line_no)) AS active "
-            "FROM line_entries e ORDER BY e.entry_seq",
-            batch_rows,
+            f"SELECT e.*, {cls.ACTIVE_SQL} FROM line_entries e ORDER BY e.entry_seq", batch_rows
         )
         for batch in reader:
             cols._append_batch(pa.Table.from_batches([batch]), batch["active"])
         assert cols.n == n, (cols.n, n)
         cols._rates(store, cols.lookups)  # now that the order days are known, cover them all
+        return cols
+
+    # -- the on-disk cache -------------------------------------------------
+    # A copy of the arrays and dictionaries beside the ledger file, so a restart
+    # maps them back instead of re-encoding every entry. It is only ever trusted
+    # as a prefix: its last feed must still be in the ledger with the same digest
+    # and own exactly its entries; later entries are read from the store.
+
+    def save(self, store, directory: str | Path) -> None:
+        directory = Path(directory)
+        with self.lock:
+            n = self.n
+            last = store.feed_boundary(n)
+            if last is None:
+                return  # entries of a feed not yet fully resident: nothing safe to save
+            tmp = directory.with_name(directory.name + ".tmp")
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir(parents=True)
+            np.save(tmp / "codes.npy", self.codes[:, :n])
+            for name in ("amount", "quantity", "lines", "flags"):
+                np.save(tmp / f"{name}.npy", getattr(self, name)[:n])
+            np.save(tmp / "seen.npy", self.seen)
+            meta = {
+                "version": CACHE_VERSION, "n": n, "feed_seq": last[0], "feed_sha256": last[1],
+                "min_day": self.min_day, "max_day": self.max_day,
+                "dicts": {k: d.values for k, d in self.dicts.items()},
+            }  # fmt: skip
+            (tmp / "meta.json").write_text(json.dumps(meta))
+            shutil.rmtree(directory, ignore_errors=True)
+            tmp.rename(directory)
+
+    @classmethod
+    def _from_cache(cls, store, directory: Path, batch_rows: int) -> ResidentColumns | None:
+        try:
+            meta = json.loads((directory / "meta.json").read_text())
+        except (OSError, ValueError):
+            return None
+        fresh = cls()
+        if meta.get("version") != CACHE_VERSION:
+            return None
+        for name, d in fresh.dicts.items():  # fixed dictionaries must not have moved
+            if d.frozen and meta["dicts"].get(name) != d.values:
+                return None
+        n0 = int(meta["n"])
+        if store.feed_boundary(n0) != (meta["feed_seq"], meta["feed_sha256"]):
+            return None
+        try:
+            codes = np.load(directory / "codes.npy")
+            arrays = {
+                k: np.load(directory / f"{k}.npy") for k in ("amount", "quantity", "lines", "flags")
+            }
+            seen = np.load(directory / "seen.npy")
+        except (OSError, ValueError):
+            return None
+        if codes.shape != (N_SOURCES, n0) or any(a.shape != (n0,) for a in arrays.values()):
+            return None
+        cols = fresh
+        for name, values in meta["dicts"].items():
+            if not cols.dicts[name].frozen:
+                cols.dicts[name] = Dictionary(values)
+        n = store.count("line_entries")
+        cols._grow(n)
+        cols.codes[:, :n0] = codes
+        for name, a in arrays.items():
+            getattr(cols, name)[:n0] = a
+        cols.seen[:] = seen
+        cols.n = n0
+        cols.min_day, cols.max_day = int(meta["min_day"]), int(meta["max_day"])
+        cols.reload_reference(store)
+        if n > n0:  # the tail: entries appended since the cache was written
+            for batch in store.entries(n0, batch_rows):
+                table = pa.Table.from_batches([batch])
+                cols._append_batch(table, pa.nulls(table.num_rows, pa.bool_()))
+            # the tail may supersede cached entries: recompute 'active' for the keys it touches
+            touched = store.query(
+                f"SELECT e.entry_seq, {cls.ACTIVE_SQL} FROM line_entries e "
+                "SEMI JOIN (SELECT DISTINCT order_id, line_no FROM line_entries "
+                f"WHERE entry_seq >= {n0}) t ON e.order_id = t.order_id AND e.line_no = t.line_no"
+            )
+            seqs = touched["entry_seq"].to_numpy()
+            active = np.asarray(pc.fill_null(touched["active"], False), bool)
+            cols.flags[seqs] = (cols.flags[seqs] & np.uint8(~ACTIVE & 0xFF)) | (
+                active.astype(np.uint8) * ACTIVE
+            )
+        assert cols.n == n, (cols.n, n)
+        cols._rates(store, cols.lookups)
+        cols.loaded_from = "cache+tail" if n > n0 else "cache"
         return cols
 
     def reload_reference(self, store) -> None:

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, Decimal
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -62,19 +63,29 @@ class _Conversion:
 class Queries:
     """The read use cases, over resident columns kept in step with the ledger."""
 
-    def __init__(self, ledger: Ledger, backend: str | None = None):
+    def __init__(self, ledger: Ledger, backend: str | None = None, cache: bool = True):
         self.ledger = ledger
         self.store = ledger.store
         self.backend = backend
+        # the resident columns' cache lives beside the ledger file
+        on_disk = cache and self.store.path not in ("", ":memory:")
+        self.cache_dir = Path(self.store.path + ".columns") if on_disk else None
         started = time.perf_counter()
-        self.cols = ResidentColumns.load(self.store)
+        self.cols = ResidentColumns.load(self.store, cache_dir=self.cache_dir)
         self.load_seconds = time.perf_counter() - started
+        if self.cache_dir is not None:
+            self.save_cache()
         self.observers: list[KernelObserver] = []
         ledger.listeners.append(lambda result: self.cols.on_append(result, self.store))
         ledger.precheck = self.precheck_budgets
 
     def reload_reference(self) -> None:
         self.cols.reload_reference(self.store)
+
+    def save_cache(self) -> None:
+        """Write the resident columns beside the ledger, so the next start maps them back."""
+        if self.cache_dir is not None:
+            self.cols.save(self.store, self.cache_dir)
 
     def _observe(self, kernel: str, seconds: float) -> None:
         for observer in self.observers:

@@ -248,10 +248,28 @@ class Store:
         )
         return ReferenceView(entities, suppliers, chips, first)
 
-    def entries(self, start_seq: int = 0) -> pa.RecordBatchReader:
+    def entries(self, start_seq: int = 0, batch_rows: int = 1_000_000) -> pa.RecordBatchReader:
         return self.reader(
-            f"SELECT * FROM line_entries WHERE entry_seq >= {int(start_seq)} ORDER BY entry_seq"
+            f"SELECT * FROM line_entries WHERE entry_seq >= {int(start_seq)} ORDER BY entry_seq",
+            batch_rows,
         )
+
+    def feed_boundary(self, n_entries: int) -> tuple[int, str] | None:
+        """(seq, sha256) of the feed whose entries end exactly at entry n_entries, if any.
+
+        (0, "") for an empty prefix. None when n_entries splits a feed or is past the end.
+        """
+        if n_entries == 0:
+            return (0, "")
+        row = _first(
+            self.cursor(),
+            "SELECT f.seq, f.sha256, (SELECT count(*) FROM line_entries WHERE feed_seq <= f.seq) "
+            "FROM feeds f WHERE f.seq = (SELECT feed_seq FROM line_entries WHERE entry_seq = ?)",
+            [int(n_entries) - 1],
+        )
+        if row is None or row[2] != n_entries:
+            return None
+        return (int(row[0]), row[1])
 
     @property
     def next_entry_seq(self) -> int:

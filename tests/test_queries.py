@@ -245,3 +245,55 @@ def test_reopened_ledger_answers_the_same(ledger, db_path):
     before = q.totals(["entity"], "EUR")
     again = Queries(Ledger(Store(db_path)))  # loaded from the file, not extended by appends
     assert again.totals(["entity"], "EUR") == before
+
+
+def _answers(q: Queries) -> tuple:
+    return (
+        q.totals(["entity", "chip_model", "month"], "EUR"),
+        q.budgets(),
+        q.compliance(limit=50),
+        q.cols.nbytes_per_entry(),
+    )
+
+
+def test_column_cache_plus_tail_equals_a_rebuild(db_path, store):
+    from pathlib import Path
+
+    ledger = Ledger(store)
+    first = Queries(ledger)  # full load, then writes the cache beside the ledger
+    ledger.ingest_bytes(GOLDEN_CSV.encode(), "csv")
+    first.save_cache()
+    assert Path(db_path + ".columns", "meta.json").exists()
+    # appended while no Queries is watching: a revision (supersedes a cached entry) and new lines
+    amend = (
+        f"{HEADER}\n"
+        "PO-3,2,1,open,ACME-CN,2025-03-15,Nvidia,H100,5,30000.99,EUR,CN,DOM-2025,training,purchase,,,false,\n"
+        "PO-8,1,0,open,ACME-SG,2025-07-01,Nvidia,H20,3,1000,USD,SG,OVS-2025,training,purchase,,,false,\n"
+    )
+    Ledger(store).ingest_bytes(amend.encode(), "csv")
+    from_cache = Queries(Ledger(store))
+    rebuilt = Queries(Ledger(store), cache=False)
+    assert from_cache.cols.loaded_from == "cache+tail" and rebuilt.cols.loaded_from == "store"
+    assert from_cache.cols.n == rebuilt.cols.n == store.count("line_entries")
+    assert _answers(from_cache) == _answers(rebuilt)
+    assert (from_cache.cols.flags[: rebuilt.cols.n] == rebuilt.cols.flags[: rebuilt.cols.n]).all()
+
+
+def test_a_cache_from_another_ledger_is_not_trusted(tmp_path, store, db_path):
+    import shutil
+
+    ledger = Ledger(store)
+    Queries(ledger)
+    ledger.ingest_bytes(GOLDEN_CSV.encode(), "csv")
+    Queries(ledger)  # cache of this ledger
+    other = Store(tmp_path / "other.duckdb")
+    from tests.conftest import load_reference
+
+    load_reference(other)
+    Ledger(other).ingest_bytes(GOLDEN_CSV.replace("120000.50", "99.00").encode(), "csv")
+    shutil.copytree(db_path + ".columns", str(tmp_path / "other.duckdb.columns"))
+    q = Queries(Ledger(other))
+    assert q.cols.loaded_from == "store"
+    sql = other.query("SELECT sum(amount_usd_minor)::BIGINT AS s FROM orders_usd")["s"][0].as_py()
+    assert q.totals([], "USD")["total"]["amount_minor"] == sql
+    other.close()
