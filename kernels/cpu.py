@@ -14,22 +14,14 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from kernels.scalar import OVERFLOW, muldiv_half_even, round_if_clear, screen_line
-
-
-@njit(cache=True)
-def _group(codes, term_src, term_tab, group_target, i):
-    """Entry i's group index, or -1 when a filter drops it or its group is skipped."""
-    g = 0
-    for k in range(term_src.shape[0]):
-        v = term_tab[k, codes[term_src[k], i]]
-        if v < 0:
-            return -1
-        g += v
-    if group_target[g] < 0:
-        return -1
-    return g
-
+from kernels.scalar import (
+    OVERFLOW,
+    cell_of,
+    group_of,
+    muldiv_half_even,
+    round_if_clear,
+    screen_entry,
+)
 
 PENDING = 16384  # near-tie lines remembered per chunk for the exact pass
 
@@ -70,13 +62,12 @@ def rollup(
         lo = t * chunk
         hi = min(n, lo + chunk)
         for i in range(lo, hi):
-            g = _group(codes, term_src, term_tab, group_target, i)
+            g = group_of(codes, term_src, term_tab, group_target, i)
             if g < 0:
                 continue
-            d = (fixed_day if fixed_day >= 0 else np.int64(day[i])) - day0
-            cell = (group_target[g] * n_cur + np.int64(currency[i])) * n_days + d
+            cell = cell_of(group_target[g], currency[i], day[i], fixed_day, day0, n_cur, n_days)
             # num is 0 in a cell where either currency has no rate yet
-            if d < 0 or d >= n_days or num_flat[cell] <= 0:
+            if cell < 0 or num_flat[cell] <= 0:
                 bad_count += 1
                 bad_day = min(bad_day, np.int64(day[i]))
                 continue
@@ -100,20 +91,18 @@ def rollup(
                 i = pending[j]
             else:
                 i = start + (j - n_pending)
-                g = _group(codes, term_src, term_tab, group_target, i)
+                g = group_of(codes, term_src, term_tab, group_target, i)
                 if g < 0:
                     continue
-                d = (fixed_day if fixed_day >= 0 else np.int64(day[i])) - day0
-                cell = (group_target[g] * n_cur + np.int64(currency[i])) * n_days + d
-                if d < 0 or d >= n_days or num_flat[cell] <= 0:
+                cell = cell_of(group_target[g], currency[i], day[i], fixed_day, day0, n_cur, n_days)
+                if cell < 0 or num_flat[cell] <= 0:
                     bad_count += 1
                     bad_day = min(bad_day, np.int64(day[i]))
                     continue
                 if round_if_clear(amount[i], ratio_flat[cell])[1]:
                     continue  # converted in the hot loop
-            g = _group(codes, term_src, term_tab, group_target, i)
-            d = (fixed_day if fixed_day >= 0 else np.int64(day[i])) - day0
-            cell = (group_target[g] * n_cur + np.int64(currency[i])) * n_days + d
+            g = group_of(codes, term_src, term_tab, group_target, i)
+            cell = cell_of(group_target[g], currency[i], day[i], fixed_day, day0, n_cur, n_days)
             converted = muldiv_half_even(
                 amount[i], num_flat[cell], den_flat[cell], ratio_flat[cell], fast_flat[cell]
             )
@@ -147,30 +136,12 @@ def screen(
     rule_num[r] = (tpp_min, tpp_max, pd_min, pd_max, tpp_min_dense, pd_min_dense).
     """
     n = chip.shape[0]
-    n_rules = rule_kind.shape[0]
     for i in prange(n):
-        f = flags[i]
-        bits = np.uint64(0)
-        if f & 8:
-            c = chip[i]
-            tpp = chip_tpp[c]
-            density = tpp / chip_area[c] if chip_area[c] > 0 else 0.0
-            d = np.int64(day[i])
-            hq = entity_hq[entity[i]]
-            parent = entity_parent_hq[entity[i]]
-            origin = chip_origin[c]
-            for r in range(n_rules):
-                if d < rule_from[r] or (rule_to[r] >= 0 and d > rule_to[r]):
-                    continue
-                buyer = rule_buyer[r, hq] or (parent >= 0 and rule_buyer[r, parent])
-                if screen_line(
-                    rule_kind[r], tpp, density, rule_product[r, c], rule_origin[r, origin],
-                    rule_dest[r, destination[i]], buyer, rule_exempt[r, hq], (f & 1) != 0,
-                    (f & 2) != 0, (f & 4) != 0, rule_num[r, 0], rule_num[r, 1], rule_num[r, 2],
-                    rule_num[r, 3], rule_num[r, 4], rule_num[r, 5],
-                ):  # fmt: skip
-                    bits |= np.uint64(1) << np.uint64(r)
-        out[i] = bits
+        out[i] = screen_entry(
+            i, chip, destination, entity, day, flags, chip_tpp, chip_area, chip_origin,
+            entity_hq, entity_parent_hq, rule_kind, rule_from, rule_to, rule_num, rule_dest,
+            rule_buyer, rule_origin, rule_product, rule_exempt,
+        )  # fmt: skip
 
 
 @njit(parallel=True, cache=True)

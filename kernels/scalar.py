@@ -124,6 +124,33 @@ def muldiv_half_even_exact(a, num, den):
 
 
 @register_jitable
+def group_of(codes, term_src, term_tab, group_target, i):
+    """Entry i's group index, or -1 when a filter drops it or its group is skipped.
+
+    codes[src, i] are dictionary codes; term t adds term_tab[t, code of its source]
+    to the group index, or drops the entry with -1.
+    """
+    g = 0
+    for k in range(term_src.shape[0]):
+        v = term_tab[k, codes[term_src[k], i]]
+        if v < 0:
+            return -1
+        g += v
+    if group_target[g] < 0:
+        return -1
+    return g
+
+
+@register_jitable
+def cell_of(target, currency, day, fixed_day, day0, n_cur, n_days):
+    """Offset of the conversion cell (target, currency, day - day0), or -1 outside the table."""
+    d = (fixed_day if fixed_day >= 0 else np.int64(day)) - day0
+    if d < 0 or d >= n_days:
+        return np.int64(-1)
+    return (target * n_cur + np.int64(currency)) * n_days + d
+
+
+@register_jitable
 def round_if_clear(a, ratio):
     """(q, True) when float rounding of a * ratio is provably the exact half-even answer.
 
@@ -205,3 +232,34 @@ def screen_line(
     if kind == 4:
         return is_lease and tpp >= tpp_min and not reviewed
     return False
+
+
+@register_jitable
+def screen_entry(
+    i, chip, destination, entity, day, flags, chip_tpp, chip_area, chip_origin, entity_hq,
+    entity_parent_hq, rule_kind, rule_from, rule_to, rule_num, rule_dest, rule_buyer,
+    rule_origin, rule_product, rule_exempt,
+):  # fmt: skip
+    """The bit set of rules that flag entry i (0 unless the entry is active: flags bit 8)."""
+    f = flags[i]
+    bits = np.uint64(0)
+    if f & 8:
+        c = chip[i]
+        tpp = chip_tpp[c]
+        density = tpp / chip_area[c] if chip_area[c] > 0 else 0.0
+        d = np.int64(day[i])
+        hq = entity_hq[entity[i]]
+        parent = entity_parent_hq[entity[i]]
+        origin = chip_origin[c]
+        for r in range(rule_kind.shape[0]):
+            if d < rule_from[r] or (rule_to[r] >= 0 and d > rule_to[r]):
+                continue
+            buyer = rule_buyer[r, hq] or (parent >= 0 and rule_buyer[r, parent])
+            if screen_line(
+                rule_kind[r], tpp, density, rule_product[r, c], rule_origin[r, origin],
+                rule_dest[r, destination[i]], buyer, rule_exempt[r, hq], (f & 1) != 0,
+                (f & 2) != 0, (f & 4) != 0, rule_num[r, 0], rule_num[r, 1], rule_num[r, 2],
+                rule_num[r, 3], rule_num[r, 4], rule_num[r, 5],
+            ):  # fmt: skip
+                bits |= np.uint64(1) << np.uint64(r)
+    return bits

@@ -181,3 +181,88 @@ def test_rollup_independent_of_thread_count():
         )  # fmt: skip
         results.append((out.tolist(), err.tolist()))
     assert results[0] == results[1] == results[2]
+
+
+def _random_screen_inputs(rng, n: int = 200, n_chips: int = 5, n_rules: int = 5) -> dict:
+    from kernels.scalar import screen_line  # noqa: F401  (the rules' maths; kinds 0-4)
+
+    return {
+        "chip": rng.integers(0, n_chips, n).astype(np.uint16),
+        "destination": rng.integers(0, 6, n).astype(np.uint16),
+        "entity": rng.integers(0, 3, n).astype(np.uint16),
+        "day": rng.integers(0, 40, n).astype(np.uint16),
+        "flags": rng.integers(0, 16, n).astype(np.uint8),
+        "chip_tpp": np.array([15832.0, 2368.0, 4992.0, 1548.0, 3000.0])[:n_chips],
+        "chip_area": np.array([814.0, 814.0, 826.0, 295.0, 600.0])[:n_chips],
+        "chip_origin": rng.integers(0, 2, n_chips).astype(np.int32),
+        "entity_hq": np.array([0, 1, 2], np.int32),
+        "entity_parent_hq": np.array([-1, 0, -1], np.int32),
+        "rule_kind": np.arange(n_rules, dtype=np.int64) % 5,
+        "rule_from": rng.integers(0, 20, n_rules),
+        "rule_to": np.where(rng.random(n_rules) < 0.5, -1, 30 + rng.integers(0, 10, n_rules)),
+        "rule_num": np.tile([4800, 4800, 1.6, 5.92, 1600, 3.2], (n_rules, 1)).astype(float),
+        "rule_dest": rng.random((n_rules, 6)) < 0.5,
+        "rule_buyer": rng.random((n_rules, 6)) < 0.3,
+        "rule_origin": rng.random((n_rules, 6)) < 0.7,
+        "rule_product": rng.random((n_rules, n_chips)) < 0.4,
+        "rule_exempt": rng.random((n_rules, 6)) < 0.2,
+    }
+
+
+def _screen_reference(a: dict) -> list[int]:
+    """Plain Python: the rules as DESIGN section 1 states them."""
+    out = []
+    for i in range(len(a["chip"])):
+        f, c, d = int(a["flags"][i]), int(a["chip"][i]), int(a["day"][i])
+        bits = 0
+        if f & 8:
+            tpp, area = float(a["chip_tpp"][c]), float(a["chip_area"][c])
+            pd = tpp / area
+            hq, parent = (
+                int(a["entity_hq"][a["entity"][i]]),
+                int(a["entity_parent_hq"][a["entity"][i]]),
+            )
+            for r in range(len(a["rule_kind"])):
+                if d < a["rule_from"][r] or (a["rule_to"][r] >= 0 and d > a["rule_to"][r]):
+                    continue
+                if not a["rule_origin"][r, a["chip_origin"][c]]:
+                    continue
+                t_min, t_max, p_min, p_max, t_dense, p_dense = a["rule_num"][r]
+                scoped = (
+                    a["rule_dest"][r, a["destination"][i]]
+                    or a["rule_buyer"][r, hq]
+                    or (parent >= 0 and a["rule_buyer"][r, parent])
+                )
+                licensed, lease, reviewed = bool(f & 4), bool(f & 1), bool(f & 2)
+                kind = int(a["rule_kind"][r])
+                hit = {
+                    0: scoped
+                    and not licensed
+                    and (tpp >= t_min or (tpp >= t_dense and pd >= p_dense)),
+                    1: scoped
+                    and not licensed
+                    and tpp < t_max
+                    and (
+                        (t_min <= tpp and p_min <= pd < p_max)
+                        or (tpp >= t_dense and p_dense <= pd < p_max)
+                    ),
+                    2: scoped and not licensed and bool(a["rule_product"][r, c]),
+                    3: bool(a["rule_product"][r, c]) and not a["rule_exempt"][r, hq],
+                    4: lease and tpp >= t_min and not reviewed,
+                }[kind]
+                if hit:
+                    bits |= 1 << r
+        out.append(bits)
+    return out
+
+
+@pytest.mark.parametrize("backend", ["cpu", "cuda"])
+def test_screen_matches_reference(backend):
+    from kernels import dispatch
+
+    rng = np.random.default_rng(11)
+    arrays = _random_screen_inputs(rng)
+    out = np.zeros(len(arrays["chip"]), np.uint64)
+    dispatch.screen(out=out, which=backend, **arrays)
+    assert [int(x) for x in out] == _screen_reference(arrays)
+    assert out.any()
