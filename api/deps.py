@@ -11,6 +11,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from api.settings import Settings, is_loopback
 from ledger.errors import LedgerError
 from ledger.ingest import Ledger
+from ledger.queries import Queries
 from ledger.store import Store
 
 
@@ -26,14 +27,11 @@ def get_store(request: Request) -> Store:
     return request.app.state.ledger.store
 
 
-def get_queries(request: Request) -> Any:
-    """The read use cases (`ledger.queries.Queries`), built once at start-up."""
+def get_queries(request: Request) -> Queries:
+    """The read use cases, built once at start-up (None only while shutting down)."""
     queries = getattr(request.app.state, "queries", None)
     if queries is None:
-        raise LedgerError(
-            "not-ready", "Read use cases unavailable",
-            "this build has no ledger.queries; only ingest, reference, SQL and health work", 503,
-        )  # fmt: skip
+        raise LedgerError("not-ready", "Not ready", "the service is starting or stopping", 503)
     return queries
 
 
