@@ -60,7 +60,8 @@ POLICIES = [
 
 # Segment targets of FY2025 spend, in the segment's accounting currency.
 DOMESTIC_TARGET_CNY = 37_000_000_000  # ~92% of the 40bn CNY budget
-OVERSEAS_TARGET_USD = 6_200_000_000  # ~91% of the 6.8bn USD budget
+# ~84% of the 6.8bn USD budget at base rates; the synthetic MYR/SGD walk lifts it to ~94%
+OVERSEAS_TARGET_USD = 5_700_000_000
 DOMESTIC_SHARE_OF_LINES = 0.7
 
 # (chip, supplier, list unit price, weight): domestic spend ~60% Chinese suppliers.
