@@ -13,7 +13,7 @@ def run(backend: str) -> None:
     one = np.ones((1, 1, 1), np.int64)
     out = np.zeros((1, 4), np.int64)
     dispatch.rollup(
-        codes=codes, term_src=np.zeros(0, np.int64), term_tab=np.zeros((0, 1), np.int64),
+        codes=codes, term_src=np.zeros(0, np.int64), term_tab=np.zeros((0, 1), np.int32),
         weight_src=np.int64(0), weight_tab=np.zeros(1, np.int64),
         group_target=np.zeros(1, np.int64), day=codes[8], currency=codes[7],
         amount=np.ones(n, np.int64), quantity=np.ones(n, np.int32), lines=np.ones(n, np.int8),

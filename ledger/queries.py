@@ -194,9 +194,9 @@ class Queries:
     @staticmethod
     def _term_arrays(terms) -> tuple[np.ndarray, np.ndarray]:
         if not terms:
-            return np.zeros(0, np.int64), np.zeros((0, 1), np.int64)
+            return np.zeros(0, np.int64), np.zeros((0, 1), np.int32)
         width = max(len(t) for _, t in terms)
-        tab = np.full((len(terms), width), -1, np.int64)
+        tab = np.full((len(terms), width), -1, np.int32)
         for k, (_, t) in enumerate(terms):
             tab[k, : len(t)] = t
         return np.array([s for s, _ in terms], np.int64), tab
