@@ -23,6 +23,16 @@ from kernels.scalar import (
     screen_entry,
 )
 
+
+@njit(cache=True, inline="always")
+def _add(acc, g, i, converted, lines, quantity, codes, weight_src, weight_tab):
+    acc[g, 0] += lines[i]
+    acc[g, 1] += quantity[i]
+    acc[g, 2] += converted
+    if weight_src >= 0:
+        acc[g, 3] += np.int64(quantity[i]) * weight_tab[codes[weight_src, i]]
+
+
 PENDING = 16384  # near-tie lines remembered per chunk for the exact pass
 
 
@@ -47,7 +57,6 @@ def rollup(
     den_flat = den.reshape(-1)
     ratio_flat = ratio.reshape(-1)
     fast_flat = fast_max.reshape(-1)
-    weighted = weight_src >= 0
     n_chunks = max(1, min(n_threads, n // 4096 + 1))
     chunk = (n + n_chunks - 1) // n_chunks
     parts = np.zeros((n_chunks, n_groups, 4), dtype=np.int64)
@@ -79,11 +88,7 @@ def rollup(
                 elif rescan_from < 0:
                     rescan_from = i
                 continue
-            acc[g, 0] += lines[i]
-            acc[g, 1] += quantity[i]
-            acc[g, 2] += converted
-            if weighted:
-                acc[g, 3] += np.int64(quantity[i]) * weight_tab[codes[weight_src, i]]
+            _add(acc, g, i, converted, lines, quantity, codes, weight_src, weight_tab)
         # the exact pass: remembered lines, then (rarely) the rest of the chunk
         start = rescan_from if rescan_from >= 0 else hi
         for j in range(n_pending + (hi - start)):
@@ -110,11 +115,7 @@ def rollup(
                 bad_count += 1
                 bad_day = min(bad_day, np.int64(day[i]))
                 continue
-            acc[g, 0] += lines[i]
-            acc[g, 1] += quantity[i]
-            acc[g, 2] += converted
-            if weighted:
-                acc[g, 3] += np.int64(quantity[i]) * weight_tab[codes[weight_src, i]]
+            _add(acc, g, i, converted, lines, quantity, codes, weight_src, weight_tab)
         parts[t] = acc
         bad[t, 0] = bad_count
         bad[t, 1] = bad_day

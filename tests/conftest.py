@@ -52,6 +52,19 @@ def load_reference(store: Store) -> None:
     reference.load(store, "fx-rates", json.dumps(RATES).encode(), "json")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def warm_kernel_cache():
+    """Compile every kernel once, before any test starts servers or CLI processes.
+
+    They then load the kernels from numba's cache instead of each compiling them
+    at once on a fresh checkout (slow, and concurrent cache writes can crash:
+    warm the cache before fanning out).
+    """
+    from kernels import dispatch
+
+    dispatch.warm_up()
+
+
 @pytest.fixture
 def db_path(tmp_path):
     return str(tmp_path / "ledger.duckdb")

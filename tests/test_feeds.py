@@ -2,58 +2,23 @@
 
 from __future__ import annotations
 
-import io
 import json
 from decimal import Decimal
 
-import pyarrow as pa
-import pyarrow.csv as pacsv
-import pyarrow.ipc as ipc
-import pyarrow.parquet as pq
 import pytest
 
 from ledger.errors import LedgerError
 from ledger.feeds import format_of_content_type, read_feed
-from tests.conftest import GOLDEN_CSV, load_reference
-from tests.reference import feed_rows
-
-
-def _rows() -> list[dict]:
-    rows = []
-    for r in feed_rows(GOLDEN_CSV):
-        rows.append({k: (v if v != "" else None) for k, v in r.items()})
-    return rows
+from tests.conftest import load_reference
+from tests.test_api_support import encode as encode_feed
 
 
 def encode(fmt: str) -> bytes:
-    rows = _rows()
-    if fmt == "csv":
-        return GOLDEN_CSV.encode()
+    """The golden feed in a format; JSON in its object form {"lines": [...]} here."""
+    data = encode_feed(fmt)
     if fmt == "json":
-        # typed JSON: numbers as numbers, booleans as booleans
-        typed = []
-        for r in rows:
-            t = dict(r)
-            for k in ("line_no", "revision", "quantity"):
-                t[k] = int(t[k])
-            t["identity_reviewed"] = t["identity_reviewed"] == "true"
-            typed.append(t)
-        return (
-            json.dumps({"feed_id": None, "lines": typed}).replace('"feed_id": null, ', "").encode()
-        )
-    if fmt == "ndjson":
-        return "".join(json.dumps(r) + "\n" for r in rows).encode()
-    table = pacsv.read_csv(io.BytesIO(GOLDEN_CSV.encode()))  # typed by Arrow's own inference
-    if fmt == "arrow":
-        sink = pa.BufferOutputStream()
-        with ipc.new_stream(sink, table.schema) as w:
-            w.write_table(table)
-        return sink.getvalue().to_pybytes()
-    if fmt == "parquet":
-        sink = pa.BufferOutputStream()
-        pq.write_table(table, sink)
-        return sink.getvalue().to_pybytes()
-    raise AssertionError(fmt)
+        return json.dumps({"lines": json.loads(data)}).encode()
+    return data
 
 
 ENTRY_COLUMNS = (
