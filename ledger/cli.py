@@ -133,6 +133,14 @@ def cmd_serve(args) -> int:
     )
 
 
+def cmd_bench(args) -> int:
+    from bench import suite
+
+    # the global --db names a ledger to benchmark (copied, never written); else a demo one
+    suite.run(args, fallback_db=args.db)
+    return 0
+
+
 def _print_table(table, fmt: str) -> None:
     if fmt == "csv":
         import pyarrow.csv as pacsv
@@ -205,6 +213,15 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--demo", action="store_true", help="build the demo ledger if it is empty")
     sv.add_argument("--lines", type=int, default=1_000_000, help="demo lines")
     sv.set_defaults(func=cmd_serve)
+
+    from bench import suite
+
+    bn = sub.add_parser(
+        "bench", help="throughput benchmarks against DuckDB SQL, polars and the read floor",
+        description=suite.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )  # fmt: skip
+    suite.add_arguments(bn)
+    bn.set_defaults(func=cmd_bench)
 
     from ledger import report_cli
 

@@ -1,0 +1,155 @@
+"""Ingest rates in lines/s: the ledger in process (`Ledger.ingest_bytes`, Arrow IPC and CSV),
+the service over HTTP (`POST /v1/orders`, Arrow IPC, CSV and JSON), and a raw DuckDB
+append of the same Arrow batches into a fresh file (no validation, no ledger rules).
+
+Each round sends new lines (a ledger answers a re-sent feed from its log): batch r of
+one family goes to every method of that family in round r, each into its own ledger.
+Prices are scaled down so the new lines never push a `stop` budget over.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import duckdb  # bench only: the raw-append baseline, outside the ledger
+import httpx
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.ipc as ipc
+
+from bench.timing import interleave
+from ledger import demo
+from ledger.feeds import FORMATS
+
+# order numbers far above the demo's and the sample feeds': every batch is new lines
+FIRST_LINE = 5 * 10**11
+FAMILIES = ("arrow", "csv", "json")
+
+
+def batches(family: str, count: int, lines: int, price_lines: int) -> list[pa.Table]:
+    """`count` raw feed tables of `lines` new lines each, distinct for each family."""
+    k0 = FAMILIES.index(family) * count
+    return [
+        next(
+            demo.generate(
+                lines,
+                lines,
+                seed=demo.SEED + 100 + k0 + k,
+                start_line=FIRST_LINE + (k0 + k) * lines,
+                price_lines=price_lines,
+            )
+        )  # fmt: skip
+        for k in range(count)
+    ]
+
+
+def arrow_bytes(table: pa.Table) -> bytes:
+    sink = pa.BufferOutputStream()
+    with ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return sink.getvalue().to_pybytes()
+
+
+def csv_bytes(table: pa.Table) -> bytes:
+    sink = io.BytesIO()
+    pacsv.write_csv(table, sink)
+    return sink.getvalue()
+
+
+def json_bytes(table: pa.Table) -> bytes:
+    rows = table.to_pylist()
+    for r in rows:
+        r["order_date"] = r["order_date"].isoformat()
+        r["unit_price"] = str(Decimal(r["unit_price"]))
+    return json.dumps(rows).encode()
+
+
+class RawAppend:
+    """The baseline: Arrow batches appended to a plain DuckDB table in a fresh file."""
+
+    def __init__(self, path: str | Path, schema_from: pa.Table):
+        self.con = duckdb.connect(str(path))
+        self.con.register("first_batch", schema_from)
+        self.con.execute("CREATE TABLE raw_lines AS SELECT * FROM first_batch LIMIT 0")
+        self.con.unregister("first_batch")
+
+    def append(self, table: pa.Table) -> int:
+        self.con.register("batch", table)
+        self.con.execute("INSERT INTO raw_lines SELECT * FROM batch")
+        self.con.unregister("batch")
+        return table.num_rows
+
+    def close(self) -> None:
+        self.con.close()
+
+
+def _ingest_in_process(ledger, data: bytes, fmt: str, feed_id: str) -> int:
+    result = ledger.ingest_bytes(data, fmt, feed_id=feed_id)
+    if result.replay:
+        raise AssertionError(f"{feed_id} was already in the ledger")
+    return result.answer["lines_accepted"]
+
+
+def _ingest_http(http: httpx.Client, url: str, data: bytes, fmt: str, feed_id: str) -> int:
+    answer = http.post(
+        url + "/v1/orders", content=data,
+        headers={"Content-Type": FORMATS[fmt], "Idempotency-Key": feed_id},
+    )  # fmt: skip
+    if answer.status_code != 201:
+        raise AssertionError(f"POST /v1/orders ({fmt}): {answer.status_code} {answer.text[:300]}")
+    return answer.json()["lines_accepted"]
+
+
+def measure(
+    ledger, base_url: str | None, raw_path: str | Path, runs: int, batch_lines: int,
+    price_lines: int, tag: str,
+) -> dict:  # fmt: skip
+    """Every ingest method, interleaved; rates from the median (and best) round."""
+    count = runs + 1  # the warm-up round takes a batch too
+    tables = {f: batches(f, count, batch_lines, price_lines) for f in FAMILIES}
+    data = {
+        "arrow": [arrow_bytes(t) for t in tables["arrow"]],
+        "csv": [csv_bytes(t) for t in tables["csv"]],
+        "json": [json_bytes(t) for t in tables["json"]] if base_url else [],
+    }
+    raw = RawAppend(raw_path, tables["arrow"][0])
+
+    def feed_id(fmt: str, r: int) -> str:
+        return f"bench-{tag}-{fmt}-{r}"
+
+    methods = {
+        "duckdb_raw_append": lambda r: raw.append(tables["arrow"][r]),
+        "store_arrow": lambda r: _ingest_in_process(
+            ledger, data["arrow"][r], "arrow", feed_id("arrow", r)
+        ),
+        "store_csv": lambda r: _ingest_in_process(ledger, data["csv"][r], "csv", feed_id("csv", r)),
+    }
+    http = httpx.Client(timeout=600) if base_url else None
+    if http is not None:
+        for fmt in FAMILIES:
+            methods[f"http_{fmt}"] = lambda r, fmt=fmt: _ingest_http(
+                http, base_url, data[fmt][r], fmt, feed_id(fmt, r)
+            )
+
+    def check(name: str, accepted: int) -> None:
+        if accepted != batch_lines:
+            raise AssertionError(f"ingest {name}: {accepted} of {batch_lines} lines accepted")
+
+    try:
+        timed = interleave(methods, runs, check)
+    finally:
+        raw.close()
+        if http is not None:
+            http.close()
+    out: dict = {"batch_lines": batch_lines}
+    for name, s in timed.items():
+        out[name] = {
+            "ms": s,
+            "lines_per_s": batch_lines / (s["median"] / 1000),
+            "lines_per_s_best": batch_lines / (s["min"] / 1000),
+        }
+    out["bytes_per_batch"] = {f: len(d[0]) for f, d in data.items() if d}
+    return out

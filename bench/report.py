@@ -1,0 +1,440 @@
+"""Results -> the Markdown table, the PNG plots and the README's performance section.
+
+    python -m bench.report [--out bench/results] [--readme README.md]
+
+Everything here is generated from the JSON results (never typed by hand): the README
+section between the markers below shows the latest result of the largest ledger.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+
+START = "<!-- bench:start -->"
+END = "<!-- bench:end -->"
+READS = ("rollup", "budgets", "sourcing", "screening")
+READ_TITLES = {
+    "rollup": "roll-up, 3 dims, USD at order-date rates",
+    "budgets": "budget status",
+    "sourcing": "sourcing ratios (3 policies)",
+    "screening": "export screening (5 rules)",
+}
+ROLLUP_METHODS = [
+    ("kernel_ms", "kernel (use case)"),
+    ("kernel_only_ms", "kernel call alone"),
+    ("duckdb_ms", "DuckDB SQL, equi-join on per-day rates"),
+    ("duckdb_asof_ms", "DuckDB SQL, ASOF JOIN"),
+    ("duckdb_exact_ms", "DuckDB SQL, every line in 128-bit"),
+    ("polars_ms", "polars, dense rate gather"),
+    ("floor_ms", "read floor (parallel sum of the bytes read)"),
+    ("numpy_read_ms", "numpy sum of the same bytes"),
+]
+INGEST_METHODS = [
+    ("duckdb_raw_append", "raw DuckDB append, Arrow (no ledger)"),
+    ("store_arrow", "ledger in process, Arrow IPC"),
+    ("store_csv", "ledger in process, CSV"),
+    ("http_arrow", "HTTP POST /v1/orders, Arrow IPC"),
+    ("http_csv", "HTTP POST /v1/orders, CSV"),
+    ("http_json", "HTTP POST /v1/orders, JSON"),
+]
+
+
+# -- targets (issue 5) ---------------------------------------------------------
+
+
+def _get(d: dict | None, *keys):
+    for k in keys:
+        if not isinstance(d, dict) or d.get(k) is None:
+            return None
+        d = d[k]
+    return d
+
+
+def _target(what: str, value, limit: str, met) -> dict:
+    return {"what": what, "value": value, "target": limit, "met": met}
+
+
+def targets(r: dict) -> dict:
+    """Each target of issue 5, with its measured value; met is None when not measured."""
+    kernel = _get(r, "rollup", "kernel_ms", "median")
+    duck = _get(r, "rollup", "duckdb_ms", "median")
+    polars = _get(r, "rollup", "polars_ms", "median")
+    floor = _get(r, "rollup", "floor_ms", "median")
+    p50 = _get(r, "http", "totals_1_client", "p50_ms")
+    raw = _get(r, "ingest", "duckdb_raw_append", "lines_per_s")
+    arrow = _get(r, "ingest", "http_arrow", "lines_per_s")
+    json_rate = _get(r, "ingest", "http_json", "lines_per_s")
+    start = _get(r, "startup", "service_start_s", "median")
+    per_line = _get(r, "memory", "resident_bytes_per_line")
+
+    def ratio(a, b):
+        return a / b if a is not None and b else None
+
+    def check(value, ok):
+        return None if value is None else bool(ok(value))
+
+    out = {}
+    v = ratio(duck, kernel)
+    out["rollup_vs_duckdb"] = _target(
+        "roll-up: best DuckDB SQL / kernel", v, ">= 5x", check(v, lambda x: x >= 5)
+    )
+    v = ratio(polars, kernel)
+    out["rollup_vs_polars"] = _target(
+        "roll-up: best polars / kernel", v, ">= 3x", check(v, lambda x: x >= 3)
+    )
+    v = ratio(kernel, floor)
+    out["rollup_vs_floor"] = _target(
+        "roll-up: kernel / read floor", v, "<= 4x", check(v, lambda x: x <= 4)
+    )
+    v = None if p50 is None or kernel is None else p50 - kernel
+    out["http_totals_p50"] = _target(
+        "/v1/totals p50 (1 client) minus kernel time, ms", v, "<= 10 ms",
+        check(v, lambda x: x <= 10),
+    )  # fmt: skip
+    v = ratio(arrow, raw)
+    out["http_arrow_ingest"] = _target(
+        "Arrow IPC over HTTP / raw DuckDB append, lines/s", v, ">= 0.5",
+        check(v, lambda x: x >= 0.5),
+    )  # fmt: skip
+    out["http_json_ingest"] = _target(
+        "JSON over HTTP, lines/s", json_rate, ">= 200,000", check(json_rate, lambda x: x >= 2e5)
+    )
+    out["service_start"] = _target(
+        "service start with a warm cache, s", start, "< 3 s", check(start, lambda x: x < 3)
+    )
+    out["memory_per_line"] = _target(
+        "resident bytes per line (growth when the columns load)", per_line, "<= 48",
+        check(per_line, lambda x: x <= 48),
+    )  # fmt: skip
+    return out
+
+
+# -- Markdown -------------------------------------------------------------------
+
+
+def _ms(s: dict | None) -> tuple[str, str, str]:
+    if not s:
+        return ("-", "-", "-")
+    return (f"{s['median']:,.1f}", f"{s['min']:,.1f}", f"{s['max']:,.1f}")
+
+
+def _rate(x) -> str:
+    if x is None:
+        return "-"
+    if x >= 1e9:
+        return f"{x / 1e9:,.2f} G"
+    if x >= 1e6:
+        return f"{x / 1e6:,.2f} M"
+    if x >= 1e3:
+        return f"{x / 1e3:,.0f} k"
+    return f"{x:,.0f}"
+
+
+def size_label(n: int | None) -> str:
+    if not n:
+        return "?"
+    for unit, div in (("M", 1_000_000), ("k", 1_000)):
+        if n >= div:
+            value = n / div
+            return f"{value:g}{unit}" if value == int(value) else f"{value:.1f}{unit}"
+    return str(n)
+
+
+def _value(x) -> str:
+    if x is None:
+        return "-"
+    if isinstance(x, float):
+        return f"{x:,.2f}"
+    return f"{x:,}" if isinstance(x, int) else str(x)
+
+
+def markdown(r: dict, heading: str = "##") -> str:
+    n = r.get("lines") or 0
+    out = [
+        f"{heading} {size_label(r.get('demo_lines') or n)}-line ledger, {r.get('date')}",
+        "",
+        f"{n:,} entries; {r.get('cpu')}, {r.get('cores')} cores "
+        f"(numba {r.get('numba_threads')} threads, {r.get('numba_threading_layer')}; "
+        f"DuckDB {r.get('duckdb_threads')} threads); {r.get('runs')} runs after a warm-up, "
+        f"methods interleaved; load average before/after "
+        f"{_value((r.get('load_average_before') or [None])[0])} / "
+        f"{_value((r.get('load_average_after') or [None])[0])}.",
+        "",
+        "| work | method | median ms | min | max | lines/s | vs kernel |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for work in READS:
+        block = r.get(work) or {}
+        kernel = _get(block, "kernel_ms", "median")
+        methods = (
+            ROLLUP_METHODS
+            if work == "rollup"
+            else [
+                ("kernel_ms", "kernel (use case)"),
+                ("kernel_only_ms", "kernel calls alone"),
+                ("duckdb_ms", "DuckDB SQL"),
+            ]
+        )
+        for key, title in methods:
+            s = block.get(key)
+            if not s:
+                continue
+            rel = f"{s['median'] / kernel:.2f}x" if kernel and key != "kernel_ms" else ""
+            rate = n / (s["median"] / 1000) if s["median"] else None
+            out.append(
+                f"| {READ_TITLES[work]} | {title} | {' | '.join(_ms(s))} | {_rate(rate)} | {rel} |"
+            )
+    q, http = r.get("query") or {}, r.get("http") or {}
+    out += [
+        "",
+        "| query path (totals, 3 dims, USD) | p50 ms | p99 ms | requests |",
+        "|---|---:|---:|---:|",
+        f"| use case in process, JSON out | {_value(q.get('totals_e2e_p50_ms'))} | "
+        f"{_value(q.get('totals_e2e_p99_ms'))} | {_value(q.get('totals_e2e_requests'))} |",
+    ]
+    for key, title in (("totals_1_client", "1 client"), ("totals_8_clients", "8 clients")):
+        s = http.get(key)
+        if s:
+            out.append(
+                f"| GET /v1/totals over HTTP, {title} | {s['p50_ms']:,.1f} | {s['p99_ms']:,.1f} | "
+                f"{s['requests']} |"
+            )
+    ing = r.get("ingest") or {}
+    out += [
+        "",
+        f"| ingest ({ing.get('batch_lines', 0):,}-line batches) | lines/s (median) | "
+        "lines/s (best) | median ms |",
+        "|---|---:|---:|---:|",
+    ]
+    for key, title in INGEST_METHODS:
+        s = ing.get(key)
+        if s:
+            out.append(
+                f"| {title} | {_rate(s['lines_per_s'])} | {_rate(s['lines_per_s_best'])} | "
+                f"{s['ms']['median']:,.1f} |"
+            )
+    st, mem = r.get("startup") or {}, r.get("memory") or {}
+    start = st.get("service_start_s") or {}
+    peak = mem.get("service_peak_rss_bytes")
+    out += [
+        "",
+        "| start-up and memory | value |",
+        "|---|---:|",
+        f"| kernel compile, empty cache | {_value(st.get('kernel_compile_cold_s'))} s |",
+        f"| kernel load, warm cache | {_value(st.get('kernel_load_cached_s'))} s |",
+        f"| service start, warm caches (median) | {_value(start.get('median'))} s |",
+        f"| resident column bytes per line | {_value(mem.get('column_bytes_per_line'))} |",
+        f"| resident growth per line, columns loaded | "
+        f"{_value(mem.get('resident_bytes_per_line'))} |",
+        f"| service RSS per line after start | {_value(mem.get('service_rss_bytes_per_line'))} |",
+        f"| service peak RSS | {_value(peak / 2**20 if peak else None)} MiB |",
+    ]
+    t = r.get("targets") or targets(r)
+    out += ["", "| target (issue 5) | measured | target | met |", "|---|---:|---:|:---:|"]
+    for item in t.values():
+        met = {True: "yes", False: "**no**", None: "-"}[item["met"]]
+        out.append(f"| {item['what']} | {_value(item['value'])} | {item['target']} | {met} |")
+    return "\n".join(out) + "\n"
+
+
+def write_markdown(r: dict, path: Path) -> Path:
+    path.write_text(markdown(r, heading="#"))
+    return path
+
+
+# -- results on disk ------------------------------------------------------------
+
+
+def result_name(r: dict, default_lines: int = 10_000_000) -> str:
+    """<machine>-<date>.json for a full default run; a size (and -quick) suffix otherwise."""
+    base = f"{r['machine']}-{r['date']}"
+    size = r.get("demo_lines") or r.get("lines")
+    if r.get("quick") or size != default_lines:
+        base += f"-{size_label(size)}" + ("-quick" if r.get("quick") else "")
+    return base + ".json"
+
+
+def load_results(out: Path, machine: str | None = None) -> list[dict]:
+    """Every suite result in `out` (newest last), optionally of one machine."""
+    found = []
+    for path in sorted(out.glob("*.json")):
+        try:
+            r = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if not isinstance(r, dict) or "schema" not in r:
+            continue  # e.g. the older roll-up-only files
+        if machine and r.get("machine") != machine:
+            continue
+        r["_path"] = str(path)
+        r["_mtime"] = path.stat().st_mtime
+        found.append(r)
+    return sorted(found, key=lambda r: (r.get("date", ""), r["_mtime"]))
+
+
+def latest_by_size(results: list[dict]) -> dict[int, dict]:
+    """The newest result for each ledger size."""
+    latest: dict[int, dict] = {}
+    for r in results:
+        latest[r.get("lines") or 0] = r
+    return dict(sorted(latest.items()))
+
+
+# -- plots ----------------------------------------------------------------------
+
+
+def plots_available() -> bool:
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def write_plots(out: Path, machine: str) -> list[Path]:
+    """<machine>-throughput.png (lines/s by method against N) and <machine>-ingest.png."""
+    if not plots_available():
+        return []
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    latest = latest_by_size(load_results(out, machine))
+    if not latest:
+        return []
+    sizes = list(latest)
+    written = []
+
+    fig, axes = plt.subplots(2, 2, figsize=(11, 8), constrained_layout=True)
+    for ax, work in zip(axes.flat, READS, strict=True):
+        methods = ROLLUP_METHODS if work == "rollup" else [
+            ("kernel_ms", "kernel (use case)"), ("duckdb_ms", "DuckDB SQL"),
+        ]  # fmt: skip
+        for key, title in methods:
+            if key in ("kernel_only_ms", "numpy_read_ms"):
+                continue
+            xs, ys = [], []
+            for n in sizes:
+                s = _get(latest[n], work, key)
+                if s and s["median"]:
+                    xs.append(n)
+                    ys.append(n / (s["median"] / 1000))
+            if xs:
+                ax.plot(xs, ys, marker="o", label=title)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_title(READ_TITLES[work])
+        ax.set_xlabel("ledger entries")
+        ax.set_ylabel("lines/s (median)")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle(f"chip-ledger reads on {machine}: lines/s by method")
+    path = out / f"{machine}-throughput.png"
+    fig.savefig(path, dpi=90, metadata={"Software": None})
+    plt.close(fig)
+    written.append(path)
+
+    fig, ax = plt.subplots(figsize=(9, 4.5), constrained_layout=True)
+    labels = [title for key, title in INGEST_METHODS]
+    width = 0.8 / max(len(sizes), 1)
+    for k, n in enumerate(sizes):
+        ing = latest[n].get("ingest") or {}
+        rates = [(_get(ing, key, "lines_per_s") or 0) for key, _ in INGEST_METHODS]
+        ys = [i + k * width for i in range(len(labels))]
+        ax.barh(ys, rates, height=width, label=f"{size_label(n)}-entry ledger")
+    ax.set_yticks([i + width * (len(sizes) - 1) / 2 for i in range(len(labels))], labels)
+    ax.invert_yaxis()
+    ax.set_xlabel("lines/s (median)")
+    batch = _get(latest[sizes[-1]], "ingest", "batch_lines")
+    ax.set_title(f"ingest rates on {machine} ({batch:,}-line batches)" if batch else "ingest")
+    ax.grid(True, axis="x", alpha=0.3)
+    ax.legend(fontsize=8)
+    path = out / f"{machine}-ingest.png"
+    fig.savefig(path, dpi=90, metadata={"Software": None})
+    plt.close(fig)
+    written.append(path)
+    return written
+
+
+# -- README ---------------------------------------------------------------------
+
+
+def readme_section(out: Path, readme: Path) -> str | None:
+    """The generated performance section: the newest result of the largest ledger."""
+    latest = latest_by_size(load_results(out))
+    if not latest:
+        return None
+    r = latest[max(latest)]
+    rel = Path(os.path.relpath(out, readme.parent))
+    src = rel / Path(r["_path"]).name
+    lines = [
+        START,
+        f"<!-- generated by `python -m bench.report` from {src.as_posix()}; do not edit -->",
+        "",
+        f"Measured by `chip-ledger bench` ([{src.name}]({src.as_posix()})); every method's "
+        "answer is checked equal to the kernel's before its time counts.",
+        "",
+        markdown(r, heading="###").rstrip(),
+        "",
+    ]
+    others = [x for n, x in latest.items() if n != max(latest)]
+    if others:
+        lines.append(
+            "Other sizes: "
+            + ", ".join(
+                f"[{size_label(x.get('demo_lines') or x.get('lines'))}]"
+                f"({(rel / Path(x['_path']).with_suffix('.md').name).as_posix()})"
+                for x in others
+            )
+            + "."
+        )
+        lines.append("")
+    for png in (f"{r['machine']}-throughput.png", f"{r['machine']}-ingest.png"):
+        if (out / png).exists():
+            lines.append(f"![{png}]({(rel / png).as_posix()})")
+    lines.append(END)
+    return "\n".join(lines)
+
+
+def update_readme(readme: Path, out: Path) -> bool:
+    """Rewrite the README between the markers; False when it has none or nothing changed."""
+    text = readme.read_text()
+    if START not in text or END not in text:
+        return False
+    section = readme_section(out, readme)
+    if section is None:
+        return False
+    head, rest = text.split(START, 1)
+    _, tail = rest.split(END, 1)
+    new = head + section + tail
+    if new == text:
+        return False
+    readme.write_text(new)
+    return True
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--out", default="bench/results")
+    p.add_argument("--readme", default="README.md")
+    p.add_argument("--no-plots", action="store_true")
+    args = p.parse_args(argv)
+    out = Path(args.out)
+    results = load_results(out)
+    for r in results:
+        path = Path(r["_path"])
+        write_markdown(r, path.with_suffix(".md"))
+    if not args.no_plots:
+        for machine in sorted({r["machine"] for r in results}):
+            write_plots(out, machine)
+    if args.readme and Path(args.readme).exists():
+        update_readme(Path(args.readme), out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
