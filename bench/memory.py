@@ -2,8 +2,26 @@
 
 from __future__ import annotations
 
+import json
+import os
 import resource
+import subprocess
+import sys
 from pathlib import Path
+
+_FOOTPRINT = """
+import json, sys
+from bench.memory import rss_bytes
+from ledger.ingest import Ledger
+from ledger.queries import Queries
+from ledger.store import Store
+store = Store(sys.argv[1])
+before = rss_bytes()
+q = Queries(Ledger(store), cache=True)
+after = rss_bytes()
+print(json.dumps({"n": q.cols.n, "before": before, "after": after, "from": q.cols.loaded_from,
+                  "capacity": q.cols.capacity}))
+"""
 
 
 def _status_kb(pid: int | str, field: str) -> int | None:
@@ -28,3 +46,19 @@ def peak_rss_bytes(pid: int | str = "self") -> int | None:
     if kb is None and pid == "self":
         kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # kB on Linux
     return None if kb is None else kb * 1024
+
+
+def columns_footprint(db: str | os.PathLike) -> dict | None:
+    """Resident growth per line when a fresh process loads the ledger's columns (from the
+    cache beside it, as the service does): the memory that grows with the ledger."""
+    done = subprocess.run(
+        [sys.executable, "-c", _FOOTPRINT, str(db)], capture_output=True, text=True, check=True
+    )
+    r = json.loads(done.stdout.strip().splitlines()[-1])
+    if not (r["n"] and r["before"] and r["after"]):
+        return None
+    return {
+        "resident_bytes_per_line": (r["after"] - r["before"]) / r["n"],
+        "loaded_from": r["from"],
+        "capacity_lines": r["capacity"],
+    }

@@ -106,7 +106,7 @@ def targets(r: dict) -> dict:
         "service start with a warm cache, s", start, "< 3 s", check(start, lambda x: x < 3)
     )
     out["memory_per_line"] = _target(
-        "resident bytes per line (growth when the columns load)", per_line, "<= 48",
+        "resident bytes per line (growth when a process loads the columns)", per_line, "<= 48",
         check(per_line, lambda x: x <= 48),
     )  # fmt: skip
     return out
@@ -226,8 +226,15 @@ def markdown(r: dict, heading: str = "##") -> str:
         f"| kernel compile, empty cache | {_value(st.get('kernel_compile_cold_s'))} s |",
         f"| kernel load, warm cache | {_value(st.get('kernel_load_cached_s'))} s |",
         f"| service start, warm caches (median) | {_value(start.get('median'))} s |",
+        *[
+            f"| - of which {k.removesuffix('_s').replace('_', ' ')} (start {i + 1}) | "
+            f"{_value(v)} s |"
+            for i, ph in enumerate(st.get("service_start_phases") or [])
+            for k, v in ph.items()
+        ],
+        f"| importing the service, fresh interpreter | {_value(st.get('service_imports_s'))} s |",
         f"| resident column bytes per line | {_value(mem.get('column_bytes_per_line'))} |",
-        f"| resident growth per line, columns loaded | "
+        f"| resident growth per line, columns loaded by a fresh process | "
         f"{_value(mem.get('resident_bytes_per_line'))} |",
         f"| service RSS per line after start | {_value(mem.get('service_rss_bytes_per_line'))} |",
         f"| service peak RSS | {_value(peak / 2**20 if peak else None)} MiB |",

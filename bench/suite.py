@@ -152,7 +152,7 @@ def _cpu_model() -> str:
 def run(args: argparse.Namespace, fallback_db: str | None = None) -> dict:
     """The whole suite; returns (and writes) the results."""
     from bench import ingest, latency, report, rollup, usecases
-    from bench.memory import peak_rss_bytes, rss_bytes
+    from bench.memory import columns_footprint, peak_rss_bytes, rss_bytes
     from bench.service import Service
     from kernels import dispatch
     from ledger.ingest import Ledger
@@ -229,11 +229,14 @@ def run(args: argparse.Namespace, fallback_db: str | None = None) -> dict:
         # -- 2. the service -----------------------------------------------
         if not Path(str(serve_db) + ".columns").exists() and q.cache_dir is not None:
             shutil.copytree(q.cache_dir, str(serve_db) + ".columns")  # its warm start
-        starts = []
+        _say("memory: resident growth when a fresh process loads the columns")
+        footprint = columns_footprint(serve_db)
+        starts, phases = [], []
         if not args.no_http:
             _say("service: start with warm caches")
             service = Service(serve_db, work / "service.log")
             starts.append(service.start())
+            phases.append(service.phases)
         _say("query path: use case in process, /v1/totals over HTTP (1 and 8 clients)")
         reads = latency.measure(q, service.url if service else None, args.http_requests)
         results["query"] = reads["query"]
@@ -251,19 +254,28 @@ def run(args: argparse.Namespace, fallback_db: str | None = None) -> dict:
                 _say("service: restart with warm caches (after the ingest)")
                 service.stop()
                 starts.append(service.start())
+                phases.append(service.phases)
             results["http"]["service_rss_after_start_bytes"] = service.rss_after_start
             service.stop()
             results["http"]["start_s"] = _seconds(starts)
 
         # -- 4. start-up and memory -------------------------------------------
-        results["startup"] = {"service_start_s": _seconds(starts) if starts else None}
+        results["startup"] = {
+            "service_start_s": _seconds(starts) if starts else None,
+            # where the start goes (the service's own log), and the imports alone
+            "service_start_phases": phases,
+            "service_imports_s": import_seconds(),
+        }
         if not args.no_compile:
             _say("kernel compile from an empty cache (fresh processes)")
             cold, cached = rollup.cold_compile_seconds()
             results["startup"].update(kernel_compile_cold_s=cold, kernel_load_cached_s=cached)
         results["memory"] = {
             "column_bytes_per_line": q.cols.nbytes_per_entry(),
-            "resident_bytes_per_line": (
+            "resident_bytes_per_line": (footprint or {}).get("resident_bytes_per_line"),
+            "footprint": footprint,
+            # this process: loaded from the store through DuckDB, so its buffers count too
+            "bench_resident_bytes_per_line": (
                 (rss_loaded - rss_before) / n if rss_loaded and rss_before and n else None
             ),
             "resident_load_s": load_s,
@@ -302,6 +314,23 @@ def _seconds(values: list[float]) -> dict:
 
     s = summary([v * 1000 for v in values])
     return {k: (v / 1000 if k != "runs" else v) for k, v in s.items()}
+
+
+def import_seconds() -> float:
+    """What a fresh interpreter takes to import the service (best of two)."""
+    import subprocess
+
+    code = "import time; t = time.perf_counter(); import api.main, ledger.queries; "
+    code += "print(time.perf_counter() - t)"
+    took = [
+        float(
+            subprocess.run(
+                [sys.executable, "-c", code], capture_output=True, text=True, check=True
+            ).stdout.split()[-1]
+        )  # fmt: skip
+        for _ in range(2)
+    ]
+    return min(took)
 
 
 def _threading_layer() -> str | None:
