@@ -195,7 +195,45 @@ def measure(q, cur, runs: int, polars: bool = True, exact: bool = True) -> dict:
         "kernel_only_ms": summary(kernel_only[1:] or kernel_only),
         "bytes_read": bytes_read,
         "groups": len(want),
+        "profile": profile(q, runs),
     }
+
+
+# Kernel-only time of roll-up variants: what grouping and per-day conversion cost.
+PROFILE = {
+    "no_dims": ([], "order-date"),
+    "entity": (["entity"], "order-date"),
+    "three_dims": (BY, "order-date"),
+    "three_dims_one_rate_date": (BY, "2025-06-30"),
+}
+
+
+def profile(q, runs: int) -> dict:
+    """{variant: kernel-only ms}: the roll-up kernel with fewer dims, or one rate date."""
+    from bench.timing import summary
+
+    times: dict[str, list[float]] = {name: [] for name in PROFILE}
+    current: list[str] = []
+
+    def observe(kernel: str, seconds: float) -> None:
+        if kernel == "rollup" and current:
+            times[current[0]].append(seconds * 1000)
+
+    def variant(name: str):
+        by, fx = PROFILE[name]
+
+        def run(_round: int) -> None:
+            current[:] = [name]
+            q.totals(by, "USD", fx)
+
+        return run
+
+    q.observers.append(observe)
+    try:
+        interleave({name: variant(name) for name in PROFILE}, runs)
+    finally:
+        q.observers.remove(observe)
+    return {name: summary(t[1:] or t) for name, t in times.items()}
 
 
 def cold_compile_seconds() -> tuple[float, float]:

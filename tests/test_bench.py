@@ -79,7 +79,7 @@ def test_suite_plots_and_readme(suite_run):
         assert (root / "results" / png).read_bytes().startswith(b"\x89PNG")
     text = (root / "README.md").read_text()
     assert "old" not in text and text.endswith("after\n")
-    assert "GET /v1/totals over HTTP, 8 clients" in text
+    assert "GET /v1/totals, 8 clients" in text and "| target (issue 5) |" in text
     assert f"![{machine}-ingest.png](results/{machine}-ingest.png)" in text
     # regenerating from the same results changes nothing
     assert report.update_readme(root / "README.md", root / "results") is False
