@@ -139,6 +139,10 @@ def _rate(x) -> str:
     return f"{x:,.0f}"
 
 
+def _pct(x) -> str | None:
+    return None if x is None else f"{100 * x:.0f}%"
+
+
 def size_label(n: int | None) -> str:
     if not n:
         return "?"
@@ -167,7 +171,8 @@ def markdown(r: dict, heading: str = "##") -> str:
         f"DuckDB {r.get('duckdb_threads')} threads); {r.get('runs')} runs after a warm-up, "
         f"methods interleaved; load average before/after "
         f"{_value((r.get('load_average_before') or [None])[0])} / "
-        f"{_value((r.get('load_average_after') or [None])[0])}.",
+        f"{_value((r.get('load_average_after') or [None])[0])}; other processes took "
+        f"{_value(_pct(r.get('other_processes_cpu_share')))} of the CPU time during the run.",
         "",
         "| work | method | median ms | min | max | lines/s | vs kernel |",
         "|---|---|---:|---:|---:|---:|---:|",
@@ -325,6 +330,7 @@ def write_plots(out: Path, machine: str) -> list[Path]:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     latest = latest_by_size(load_results(out, machine))
     if not latest:
@@ -337,6 +343,7 @@ def write_plots(out: Path, machine: str) -> list[Path]:
         methods = ROLLUP_METHODS if work == "rollup" else [
             ("kernel_ms", "kernel (use case)"), ("duckdb_ms", "DuckDB SQL"),
         ]  # fmt: skip
+        top = 0.0
         for key, title in methods:
             if key in ("kernel_only_ms", "numpy_read_ms"):
                 continue
@@ -348,13 +355,16 @@ def write_plots(out: Path, machine: str) -> list[Path]:
                     ys.append(n / (s["median"] / 1000))
             if xs:
                 ax.plot(xs, ys, marker="o", label=title)
+                top = max(top, *ys)
         ax.set_xscale("log")
         ax.set_yscale("log")
+        if top:
+            ax.set_ylim(top=top * 60)  # headroom: the legend sits above the lines
         ax.set_title(READ_TITLES[work])
         ax.set_xlabel("ledger entries")
         ax.set_ylabel("lines/s (median)")
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=7, loc="upper left", ncol=2)
     fig.suptitle(f"chip-ledger reads on {machine}: lines/s by method")
     path = out / f"{machine}-throughput.png"
     fig.savefig(path, dpi=90, metadata={"Software": None})
@@ -372,6 +382,7 @@ def write_plots(out: Path, machine: str) -> list[Path]:
     ax.set_yticks([i + width * (len(sizes) - 1) / 2 for i in range(len(labels))], labels)
     ax.invert_yaxis()
     ax.set_xlabel("lines/s (median)")
+    ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda x, _: _rate(x)))
     batch = _get(latest[sizes[-1]], "ingest", "batch_lines")
     ax.set_title(f"ingest rates on {machine} ({batch:,}-line batches)" if batch else "ingest")
     ax.grid(True, axis="x", alpha=0.3)
@@ -400,7 +411,12 @@ def summary_markdown(r: dict) -> str:
 
     out = [
         f"{size_label(r.get('demo_lines') or n)}-line ledger ({n:,} entries), {r.get('date')}: "
-        f"{r.get('cpu')}, {r.get('cores')} cores; median of {r.get('runs')} runs, ms.",
+        f"{r.get('cpu')}, {r.get('cores')} cores; median of {r.get('runs')} runs, ms"
+        + (
+            f" (other processes took {_pct(r['other_processes_cpu_share'])} of the CPU)."
+            if r.get("other_processes_cpu_share") is not None
+            else "."
+        ),
         "",
         "| work | kernel | best DuckDB SQL | SQL / kernel | polars | read floor |",
         "|---|---:|---:|---:|---:|---:|",

@@ -152,7 +152,13 @@ def _cpu_model() -> str:
 def run(args: argparse.Namespace, fallback_db: str | None = None) -> dict:
     """The whole suite; returns (and writes) the results."""
     from bench import ingest, latency, report, rollup, usecases
-    from bench.memory import columns_footprint, peak_rss_bytes, rss_bytes
+    from bench.memory import (
+        busy_cpu_seconds,
+        columns_footprint,
+        own_cpu_seconds,
+        peak_rss_bytes,
+        rss_bytes,
+    )
     from bench.service import Service
     from kernels import dispatch
     from ledger.ingest import Ledger
@@ -199,6 +205,7 @@ def run(args: argparse.Namespace, fallback_db: str | None = None) -> dict:
         "versions": _versions(),
         "load_average_before": list(os.getloadavg()),
     }
+    busy0, own0, wall0 = busy_cpu_seconds(), own_cpu_seconds(), time.perf_counter()
     service = None
     try:
         # -- 1. reads in this process ------------------------------------
@@ -292,6 +299,14 @@ def run(args: argparse.Namespace, fallback_db: str | None = None) -> dict:
         if scratch is not None:
             scratch.cleanup()
     results["load_average_after"] = list(os.getloadavg())
+    busy1, own1 = busy_cpu_seconds(), own_cpu_seconds()
+    if busy0 is not None and busy1 is not None:
+        # CPU that other processes took while this ran: a noisy machine shows here
+        other = max(0.0, (busy1 - busy0) - (own1 - own0))
+        wall = time.perf_counter() - wall0
+        results["other_processes_cpu_s"] = other
+        results["other_processes_cpu_share"] = other / (wall * (os.cpu_count() or 1))
+        results["wall_s"] = wall
     results["targets"] = report.targets(results)
 
     out = Path(args.out)
