@@ -208,6 +208,23 @@ def markdown(r: dict, heading: str = "##") -> str:
         for name, s in prof.items():
             rate = n / (s["median"] / 1000) if s["median"] else None
             out.append(f"| {PROFILE_TITLES.get(name, name)} | {s['median']:,.1f} | {_rate(rate)} |")
+    g = r.get("gpu") or {}
+    if g.get("available"):
+        out += [
+            "",
+            f"| GPU roll-up ({g.get('device')}, device-resident columns) | lines | transfer ms | "
+            "median ms | lines/s | GB/s | of peak |",
+            "|---|---:|---:|---:|---:|---:|---:|",
+        ]
+        for s in g.values():
+            if isinstance(s, dict) and "kernel_ms" in s:
+                share = s.get("fraction_of_peak")
+                out.append(
+                    f"| {size_label(s['lines'])} lines | {s['lines']:,} | "
+                    f"{s['transfer_ms']:,.1f} | "
+                    f"{s['kernel_ms']['median']:,.2f} | {_rate(s['lines_per_s'])} | "
+                    f"{_value(s.get('bandwidth_gb_s'))} | {_value(_pct(share))} |"
+                )
     q, http = r.get("query") or {}, r.get("http") or {}
     out += [
         "",

@@ -57,6 +57,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-exact-sql", action="store_true",
                    help="leave out the all-128-bit SQL variant (slow)")  # fmt: skip
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    p.add_argument("--no-gpu", action="store_true", help="skip the GPU roll-up (run when CUDA is)")
+    p.add_argument(
+        "--gpu-lines", default="10000000,100000000", help="GPU roll-up sizes, comma-separated"
+    )
 
 
 def _say(message: str) -> None:
@@ -151,7 +155,7 @@ def _cpu_model() -> str:
 
 def run(args: argparse.Namespace, fallback_db: str | None = None) -> dict:
     """The whole suite; returns (and writes) the results."""
-    from bench import ingest, latency, report, rollup, usecases
+    from bench import gpu, ingest, latency, report, rollup, usecases
     from bench.memory import (
         busy_cpu_seconds,
         columns_footprint,
@@ -232,6 +236,14 @@ def run(args: argparse.Namespace, fallback_db: str | None = None) -> dict:
         )
         _say("budget status, sourcing ratios, export screening: use case vs DuckDB SQL")
         results.update(usecases.measure(q, cur, runs))
+        if args.no_gpu:
+            results["gpu"] = {"available": False, "reason": "--no-gpu"}
+        elif results["backend"] != "cuda":
+            results["gpu"] = {"available": False, "reason": "no CUDA device (see the log)"}
+        else:
+            _say("GPU: the roll-up on device-resident columns")
+            sizes = tuple(int(x) for x in args.gpu_lines.split(",") if x.strip())
+            results["gpu"] = {"available": True, **gpu.measure(q, runs, sizes)}
 
         # -- 2. the service -----------------------------------------------
         if not Path(str(serve_db) + ".columns").exists() and q.cache_dir is not None:

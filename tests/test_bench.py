@@ -113,3 +113,22 @@ def test_targets_from_figures():
     assert t["http_json_ingest"]["met"] and t["service_start"]["met"]
     assert t["memory_per_line"]["met"]
     assert report.targets({})["rollup_vs_duckdb"]["met"] is None
+
+
+# the simulator runs the kernels' wrapping uint64 arithmetic in numpy, which warns
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
+def test_gpu_rollup_smoke_under_the_simulator(tmp_path, db_path):
+    """The GPU phase on the CUDA simulator (tests set NUMBA_ENABLE_CUDASIM=1), tiny."""
+    from bench import gpu
+    from ledger.queries import Queries
+    from ledger.store import Store
+    from tests.conftest import load_reference
+
+    store = Store(db_path)
+    load_reference(store)
+    q = Queries(Ledger(store), cache=False)
+    q.ledger.ingest_bytes(GOLDEN_CSV.encode(), "csv")
+    result = gpu.measure(q, runs=1, sizes=(2 * q.cols.n,))
+    (entry,) = [v for v in result.values() if isinstance(v, dict) and "kernel_ms" in v]
+    assert entry["lines"] == 2 * q.cols.n and entry["kernel_ms"]["runs"] == 1
+    store.close()
