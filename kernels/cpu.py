@@ -33,6 +33,22 @@ def _add(acc, g, i, converted, lines, quantity, codes, weight_src, weight_tab):
         acc[g, 3] += np.int64(quantity[i]) * weight_tab[codes[weight_src, i]]
 
 
+@njit(cache=True, inline="always")
+def _locate(
+    codes, term_src, term_tab, group_target, currency, day, fixed_day, day0, n_cur, n_days,
+    num_flat, i,
+):  # fmt: skip
+    """(group, conversion cell) of entry i: group -1 when dropped, cell -1 when it has no rate."""
+    g = group_of(codes, term_src, term_tab, group_target, i)
+    if g < 0:
+        return g, np.int64(-1)
+    cell = cell_of(group_target[g], currency[i], day[i], fixed_day, day0, n_cur, n_days)
+    # num is 0 in a cell where either currency has no rate yet
+    if cell >= 0 and num_flat[cell] <= 0:
+        cell = np.int64(-1)
+    return g, cell
+
+
 PENDING = 16384  # near-tie lines remembered per chunk for the exact pass
 
 
@@ -71,12 +87,13 @@ def rollup(
         lo = t * chunk
         hi = min(n, lo + chunk)
         for i in range(lo, hi):
-            g = group_of(codes, term_src, term_tab, group_target, i)
+            g, cell = _locate(
+                codes, term_src, term_tab, group_target, currency, day, fixed_day, day0, n_cur,
+                n_days, num_flat, i,
+            )  # fmt: skip
             if g < 0:
                 continue
-            cell = cell_of(group_target[g], currency[i], day[i], fixed_day, day0, n_cur, n_days)
-            # num is 0 in a cell where either currency has no rate yet
-            if cell < 0 or num_flat[cell] <= 0:
+            if cell < 0:
                 bad_count += 1
                 bad_day = min(bad_day, np.int64(day[i]))
                 continue
@@ -92,22 +109,15 @@ def rollup(
         # the exact pass: remembered lines, then (rarely) the rest of the chunk
         start = rescan_from if rescan_from >= 0 else hi
         for j in range(n_pending + (hi - start)):
-            if j < n_pending:
-                i = pending[j]
-            else:
-                i = start + (j - n_pending)
-                g = group_of(codes, term_src, term_tab, group_target, i)
-                if g < 0:
-                    continue
-                cell = cell_of(group_target[g], currency[i], day[i], fixed_day, day0, n_cur, n_days)
-                if cell < 0 or num_flat[cell] <= 0:
-                    bad_count += 1
-                    bad_day = min(bad_day, np.int64(day[i]))
-                    continue
-                if round_if_clear(amount[i], ratio_flat[cell])[1]:
-                    continue  # converted in the hot loop
-            g = group_of(codes, term_src, term_tab, group_target, i)
-            cell = cell_of(group_target[g], currency[i], day[i], fixed_day, day0, n_cur, n_days)
+            i = pending[j] if j < n_pending else start + (j - n_pending)
+            g, cell = _locate(
+                codes, term_src, term_tab, group_target, currency, day, fixed_day, day0, n_cur,
+                n_days, num_flat, i,
+            )  # fmt: skip
+            if g < 0 or cell < 0:
+                continue  # dropped, or already counted as bad in the hot loop
+            if j >= n_pending and round_if_clear(amount[i], ratio_flat[cell])[1]:
+                continue  # converted in the hot loop
             converted = muldiv_half_even(
                 amount[i], num_flat[cell], den_flat[cell], ratio_flat[cell], fast_flat[cell]
             )

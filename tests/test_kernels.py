@@ -266,3 +266,29 @@ def test_screen_matches_reference(backend):
     dispatch.screen(out=out, which=backend, **arrays)
     assert [int(x) for x in out] == _screen_reference(arrays)
     assert out.any()
+
+
+def test_rollup_with_more_near_ties_than_the_pending_buffer():
+    # every line lands exactly on half a unit, so each one needs the exact pass;
+    # more of them than cpu.PENDING forces the rescan of the rest of the chunk
+    n = cpu.PENDING * 2 + 101
+    codes = np.zeros((10, n), np.uint16)
+    codes[8] = 5
+    codes[8, -3:] = 1  # three lines before any rate: bad, counted once each
+    amount = np.arange(n, dtype=np.int64) * 2 + 1  # odd amounts x 0.5
+    num = np.array([[[0, 0, 0, 0, 0, 5 * 10**11]]], np.int64)
+    den = np.array([[[10**12] * 6]], np.int64)
+    ratio = np.where(num > 0, num / den, 0.0)
+    fast = np.full(num.shape, 2**40, np.int64)
+    out = np.zeros((1, 4), np.int64)
+    err = np.zeros(2, np.int64)
+    cpu.rollup(
+        codes, np.zeros(0, np.int64), np.zeros((0, 1), np.int32), np.int64(-1),
+        np.zeros(1, np.int64), np.zeros(1, np.int64), codes[8], codes[7], amount,
+        np.ones(n, np.int32), np.ones(n, np.int8), num, den, ratio, fast, np.int64(-1),
+        np.int64(0), 1, out, err,
+    )  # fmt: skip
+    good = amount[:-3]
+    assert out[0, 2] == sum(half_even_div(int(a) * 5 * 10**11, 10**12) for a in good)
+    assert out[0, 0] == n - 3
+    assert err.tolist() == [3, 1]
