@@ -19,7 +19,8 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
-import pyarrow.ipc as ipc
+
+from ledger.ingest import table_bytes
 
 MAX_SAFE_INT = 2**53 - 1
 
@@ -97,7 +98,4 @@ def _csv_cell(value: Any) -> Any:
 
 
 def table_arrow(table: pa.Table) -> bytes:
-    sink = pa.BufferOutputStream()
-    with ipc.new_stream(sink, table.schema) as writer:
-        writer.write_table(table)
-    return sink.getvalue().to_pybytes()
+    return table_bytes(table)  # the ledger's one Arrow IPC stream writer

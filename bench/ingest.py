@@ -21,11 +21,11 @@ import httpx
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
-import pyarrow.ipc as ipc
 
 from bench.timing import interleave
 from ledger import demo
 from ledger.feeds import FORMATS
+from ledger.ingest import table_bytes
 
 # order numbers far above the demo's and the sample feeds': every batch is new lines
 FIRST_LINE = 5 * 10**11
@@ -48,13 +48,6 @@ def batches(family: str, count: int, lines: int, price_lines: int) -> list[pa.Ta
         days = days.cast(pa.date32())
         out.append(table.set_column(table.schema.get_field_index("order_date"), "order_date", days))
     return out
-
-
-def arrow_bytes(table: pa.Table) -> bytes:
-    sink = pa.BufferOutputStream()
-    with ipc.new_stream(sink, table.schema) as writer:
-        writer.write_table(table)
-    return sink.getvalue().to_pybytes()
 
 
 def csv_bytes(table: pa.Table) -> bytes:
@@ -115,7 +108,7 @@ def measure(
     count = runs + 1  # the warm-up round takes a batch too
     tables = {f: batches(f, count, batch_lines, price_lines) for f in FAMILIES}
     data = {
-        "arrow": [arrow_bytes(t) for t in tables["arrow"]],
+        "arrow": [table_bytes(t) for t in tables["arrow"]],
         "csv": [csv_bytes(t) for t in tables["csv"]],
         "json": [json_bytes(t) for t in tables["json"]] if base_url else [],
     }
