@@ -10,7 +10,6 @@ import logging
 import time
 
 from api import metrics
-from ledger.errors import LedgerError
 from ledger.ingest import Ledger
 from ledger.queries import DIMENSIONS, Queries
 
@@ -32,16 +31,9 @@ def open_queries(ledger: Ledger) -> Queries:
     queries = Queries(ledger)
     queries.observers.append(_observe_kernel)
     loaded = time.perf_counter() - started
-    # One call of each use case compiles (or loads from numba's cache) every kernel they
-    # use, so the first request pays no compile time. Through ledger: api never imports kernels.
-    for warm in (
-        lambda: queries.totals(["entity"]),
-        lambda: queries.compliance(fiscal_year=None, rule=None, limit=1, offset=0),
-    ):
-        try:
-            warm()
-        except LedgerError as e:  # e.g. no rates yet: the kernels still compiled, or will
-            log.info("warm-up call refused (%s); continuing", e.title)
+    # compile (or load from numba's cache) every kernel on tiny inputs: the first request
+    # pays no compile time, and start-up does not grow with the ledger
+    queries.warm_up()
     log.info(
         "use cases ready: columns loaded in %.2f s, kernels warm after %.2f s",
         loaded, time.perf_counter() - started,

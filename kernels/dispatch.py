@@ -80,12 +80,12 @@ def read_floor(columns: tuple[np.ndarray, ...], out: np.ndarray) -> None:
     cpu.read_floor(columns, threads(), out)
 
 
-def warm_up() -> float:
+def warm_up(which: str | None = None) -> float:
     """Compile (or load from cache) every kernel on tiny inputs; returns seconds taken."""
     import time
 
     from kernels import warm
 
     started = time.perf_counter()
-    warm.run(backend())
+    warm.run(which or backend())
     return time.perf_counter() - started

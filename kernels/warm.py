@@ -32,3 +32,6 @@ def run(backend: str) -> None:
         out=np.zeros(n, np.uint64), which=backend,
     )  # fmt: skip
     dispatch.read_floor((np.zeros(n, np.uint64),), np.zeros(1, np.uint64))
+    from kernels.text import to_lines
+
+    to_lines(b'[{"a": 1}]', True)

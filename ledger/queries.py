@@ -76,11 +76,26 @@ class Queries:
         if self.cache_dir is not None:
             self.save_cache()
         self.observers: list[KernelObserver] = []
-        ledger.listeners.append(lambda result: self.cols.on_append(result, self.store))
+        # committed minor units per checked budget, kept in step with appends so that
+        # the pre-check of a feed converts that feed only: (entries n, budget keys, totals)
+        self._committed: tuple | None = None
+        self._committed_after: tuple | None = None  # what it becomes if the checked feed commits
+        ledger.listeners.append(self._on_append)
         ledger.precheck = self.precheck_budgets
+
+    def _on_append(self, result) -> None:
+        self.cols.on_append(result, self.store)
+        after, self._committed_after = self._committed_after, None
+        if after is not None and after[0] == self.cols.n:
+            self._committed = after
 
     def reload_reference(self) -> None:
         self.cols.reload_reference(self.store)
+        self._committed = self._committed_after = None  # rates or budgets may have changed
+
+    def warm_up(self) -> float:
+        """Compile or load every kernel on tiny inputs; returns the seconds it took."""
+        return dispatch.warm_up(self.backend)
 
     def save_cache(self) -> None:
         """Write the resident columns beside the ledger, so the next start maps them back."""
@@ -400,8 +415,15 @@ class Queries:
                 self.cols.max_day = max(self.cols.max_day, int(days.max()))
                 self.cols.min_day = min(self.cols.min_day, int(days.min()))
                 self.cols._rates(self.store, lk)
-            before = self._budget_committed(self.cols.view(), budgets)
+            self._committed_after = None
+            keys = tuple((b["entity"], b["budget_code"], b["fiscal_year"]) for b in budgets)
+            known = self._committed
+            if known is None or known[0] != self.cols.n or known[1] != keys:
+                known = (self.cols.n, keys, self._budget_committed(self.cols.view(), budgets))
+                self._committed = known
+            before = known[2]
             delta = self._budget_committed(batch, budgets)
+            after_feed = (self.cols.n + entries.num_rows, keys, before + delta)
         over, warnings = [], []
         for b, was, add in zip(budgets, before, delta, strict=True):
             after = int(was) + int(add)
@@ -427,6 +449,7 @@ class Queries:
                 + ", ".join(f"{o['excess']} {o['currency']}" for o in over),
                 409, extra={"budgets": over},
             )  # fmt: skip
+        self._committed_after = after_feed
         return warnings
 
     # -- sourcing --------------------------------------------------------

@@ -297,3 +297,26 @@ def test_a_cache_from_another_ledger_is_not_trusted(tmp_path, store, db_path):
     sql = other.query("SELECT sum(amount_usd_minor)::BIGINT AS s FROM orders_usd")["s"][0].as_py()
     assert q.totals([], "USD")["total"]["amount_minor"] == sql
     other.close()
+
+
+def test_stop_budget_counts_every_feed_before_it(store):
+    # the pre-check keeps committed totals in step with appends; a feed is judged
+    # against all that came before it, not only against the ledger it was loaded with
+    _budgets(store, "stop", "300000.00")
+    ledger = Ledger(store)
+    q = Queries(ledger)
+    ledger.ingest_bytes(GOLDEN_CSV.encode(), "csv")  # ~258k USD of ACME-SG lines
+    line = "PO-9,{n},0,open,ACME-SG,2025-07-01,Nvidia,H100,1,{price},USD,SG,OVS-2025,training,purchase,,,false,"
+    small = f"{HEADER}\n{line.format(n=1, price='1000')}\n"
+    ledger.ingest_bytes(small.encode(), "csv")
+    [row] = q.budgets(fiscal_year=2026)["rows"]
+    before = store.content_hash()
+    big = f"{HEADER}\n{line.format(n=2, price='50000')}\n"
+    with pytest.raises(LedgerError) as e:
+        ledger.ingest_bytes(big.encode(), "csv")
+    assert e.value.extra["budgets"][0]["committed_before"] == row["committed"]
+    assert store.content_hash() == before
+    # and a feed that fits is still accepted afterwards
+    ledger.ingest_bytes(f"{HEADER}\n{line.format(n=3, price='10')}\n".encode(), "csv")
+    [after] = Queries(Ledger(store), cache=False).budgets(fiscal_year=2026)["rows"]
+    assert after["committed_minor"] == row["committed_minor"] + 1000
