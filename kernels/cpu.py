@@ -1,4 +1,9 @@
-"""CPU kernels: numba `parallel=True`, chunks over `prange`, a private partial per chunk.
+"""CPU kernels: chunks run in parallel, each with a private partial.
+
+The roll-up's chunks run on a small thread pool (compiled with `nogil=True`);
+screening and the read floor use numba's `prange`. The roll-up is compiled once
+per number of terms (see `_term_tuples`), and a parallel loop takes numba
+several times longer to compile than a plain one, so the roll-up avoids it.
 
 Each kernel is a loop over typed arrays that fills `out`. Inputs (see
 `ledger.columns` for how they are built):
@@ -11,6 +16,9 @@ Each kernel is a loop over typed arrays that fills `out`. Inputs (see
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 from numba import njit, prange
 
@@ -19,6 +27,7 @@ from kernels.scalar import (
     cell_of,
     group_of,
     muldiv_half_even,
+    nearest_if_clear,
     round_if_clear,
     screen_entry,
 )
@@ -50,9 +59,9 @@ def _locate(
 
 
 PENDING = 16384  # near-tie lines remembered per chunk for the exact pass
+DROPPED = -(2**30)  # a term's value for a filtered-out code: any sum with it stays negative
 
 
-@njit(parallel=True, cache=True)
 def rollup(
     codes, term_src, term_tab, weight_src, weight_tab, group_target, day, currency, amount,
     quantity, lines, num, den, ratio, fast_max, fixed_day, day0, n_threads, out, err,
@@ -60,79 +69,174 @@ def rollup(
     """out[g] += (lines, quantity, converted amount, quantity x weight).
 
     err = (count of lines that cannot be converted, the earliest such order day).
-    The hot loop converts with a float whose rounding is provably exact; the
-    rare lines near a half (or huge) are remembered and converted exactly in a
-    second, separate loop, so the exact 128-bit code never slows the hot one.
+    Term tables arrive as one 2-D array (the CUDA twin's form); the compiled loop
+    gets them as tuples of 1-D rows instead (`_term_tuples`).
     """
+    term_codes, term_tabs = _term_tuples(codes, term_src, term_tab, currency)
+    many_targets = bool((group_target > 0).any())  # groups convert into other currencies
+    targets_vary = bool((group_target != 0).any())  # ... or some groups are skipped
     n = amount.shape[0]
-    n_groups = out.shape[0]
+    n_chunks = max(1, min(n_threads, n // 4096 + 1))
+    size = (n + n_chunks - 1) // n_chunks
+    parts = np.zeros((n_chunks, out.shape[0], 4), dtype=np.int64)
+    bad = np.zeros((n_chunks, 2), dtype=np.int64)
+    bad[:, 1] = 2**62  # (count of bad lines, earliest bad day) per chunk
+
+    def run(t: int) -> None:
+        _chunk(
+            term_codes, term_tabs, codes, term_src, term_tab, weight_src, weight_tab,
+            group_target, day, currency, amount, quantity, lines, num, den, ratio, fast_max,
+            fixed_day, day0, many_targets, targets_vary, t * size, min(n, (t + 1) * size),
+            parts[t], bad[t],
+        )  # fmt: skip
+
+    if n_chunks == 1:
+        run(0)
+    else:
+        list(_threads(n_chunks).map(run, range(n_chunks)))
+    out += parts.sum(axis=0)
+    err[0] = bad[:, 0].sum()
+    err[1] = bad[:, 1].min()
+
+
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _threads(n: int) -> ThreadPoolExecutor:
+    """A shared pool of at least n threads (kernels release the GIL: `nogil=True`)."""
+    global _pool
+    with _pool_lock:
+        if _pool is None or _pool._max_workers < n:
+            _pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="kernel")
+        return _pool
+
+
+def _term_tuples(codes, term_src, term_tab, filler) -> tuple[tuple, tuple]:
+    """The terms as tuples of 1-D rows (codes, table) for the compiled loop.
+
+    numba compiles the loop once per tuple length (a couple of seconds, then
+    cached on disk) and unrolls it: no inner loop over terms per line. Terms on
+    the same source merge into one table, so there are at most as many as rows
+    of `codes`. With no term at all, one zero table is read through `filler`.
+    A code dropped by any term maps to DROPPED.
+    """
+    merged: dict[int, np.ndarray] = {}
+    for src, tab in zip(term_src.tolist(), term_tab, strict=True):
+        tab = tab.astype(np.int64)
+        if src in merged:
+            prev = merged[src]
+            tab = np.where((prev < 0) | (tab < 0), -1, prev + tab)
+        merged[src] = tab
+    if not merged:
+        return (filler,), (np.zeros(np.iinfo(np.uint16).max + 1, np.int32),)
+    rows = tuple(codes[src] for src in merged)
+    return rows, tuple(np.where(t < 0, DROPPED, t).astype(np.int32) for t in merged.values())
+
+
+@njit(nogil=True, cache=True)
+def _chunk(
+    term_codes, term_tabs, codes, term_src, term_tab, weight_src, weight_tab, group_target, day,
+    currency, amount, quantity, lines, num, den, ratio, fast_max, fixed_day, day0, many_targets,
+    targets_vary, lo, hi, acc, bad,
+):  # fmt: skip
+    """Entries lo..hi-1 into acc: the hot pass, then the exact pass over what it left."""
+    pending = np.empty(PENDING, dtype=np.int64)
+    n_pending, rescan_from = _hot(
+        term_codes, term_tabs, codes, weight_src, weight_tab, group_target, day, currency,
+        amount, quantity, lines, ratio, fixed_day, day0, many_targets, targets_vary, lo, hi,
+        pending, acc, bad,
+    )  # fmt: skip
+    _exact(
+        codes, term_src, term_tab, weight_src, weight_tab, group_target, day, currency, amount,
+        quantity, lines, num, den, ratio, fast_max, fixed_day, day0, pending, n_pending,
+        rescan_from, hi, acc, bad,
+    )  # fmt: skip
+
+
+@njit(cache=True)
+def _hot(
+    term_codes, term_tabs, codes, weight_src, weight_tab, group_target, day, currency, amount,
+    quantity, lines, ratio, fixed_day, day0, many_targets, targets_vary, lo, hi, pending, acc,
+    bad,
+):  # fmt: skip
+    """Entries lo..hi-1 into acc, converted with a float whose rounding is provably exact.
+
+    Lines near a half (or huge) go to `pending` for the exact pass; when it is full,
+    the index to rescan from is returned. bad = (lines with no rate, earliest day).
+    Few instructions per line, for instruction-level parallelism: a line's rate cell
+    does not wait for its group unless groups convert into different currencies
+    (`many_targets`), the group's target is read only when targets vary, and the
+    tests that route a line off the hot path are combined into one branch.
+    """
+    n_cur = ratio.shape[1]
+    n_days = ratio.shape[2]
+    ratio_flat = ratio.reshape(-1)
+    last_cell = ratio_flat.shape[0] - 1
+    n_pending = 0
+    rescan_from = -1
+    for i in range(lo, hi):
+        g = np.int64(0)
+        for k in range(len(term_codes)):  # a tuple: unrolled at compile time
+            g += term_tabs[k][term_codes[k][i]]
+        target = group_target[max(g, 0)] if targets_vary else np.int64(0)
+        d = (fixed_day if fixed_day >= 0 else np.int64(day[i])) - day0
+        cell = np.int64(currency[i]) * n_days + d
+        if many_targets:
+            cell += max(target, 0) * n_cur * n_days
+        r = ratio_flat[max(min(cell, last_cell), 0)]
+        nearest, clear = nearest_if_clear(np.float64(amount[i]) * r)
+        in_table = (np.uint64(d) < np.uint64(n_days)) & (r > 0.0)  # r = 0: no rate
+        if (g >= 0) & (target >= 0) & clear & in_table:
+            # clear implies |nearest| < 2^49: the conversion to int64 is exact
+            _add(acc, g, i, np.int64(nearest), lines, quantity, codes, weight_src, weight_tab)
+            continue
+        if g < 0 or target < 0:
+            continue  # filtered out, or a group nobody asked for
+        if not in_table:
+            bad[0] += 1
+            bad[1] = min(bad[1], np.int64(day[i]))
+        elif n_pending < pending.shape[0]:
+            pending[n_pending] = i
+            n_pending += 1
+        elif rescan_from < 0:
+            rescan_from = i
+    return n_pending, rescan_from
+
+
+@njit(cache=True)
+def _exact(
+    codes, term_src, term_tab, weight_src, weight_tab, group_target, day, currency, amount,
+    quantity, lines, num, den, ratio, fast_max, fixed_day, day0, pending, n_pending,
+    rescan_from, hi, acc, bad,
+):  # fmt: skip
+    """The exact pass: the remembered lines, then (rarely) the rest of the chunk from
+    `rescan_from`, skipping there the lines the hot pass converted."""
     n_cur = num.shape[1]
     n_days = num.shape[2]
-    # flat views of the conversion cells: one offset per line instead of three indexes
     num_flat = num.reshape(-1)
     den_flat = den.reshape(-1)
     ratio_flat = ratio.reshape(-1)
     fast_flat = fast_max.reshape(-1)
-    n_chunks = max(1, min(n_threads, n // 4096 + 1))
-    chunk = (n + n_chunks - 1) // n_chunks
-    parts = np.zeros((n_chunks, n_groups, 4), dtype=np.int64)
-    bad = np.zeros((n_chunks, 2), dtype=np.int64)
-    for t in prange(n_chunks):
-        acc = np.zeros((n_groups, 4), dtype=np.int64)
-        pending = np.empty(PENDING, dtype=np.int64)
-        n_pending = 0
-        rescan_from = -1  # pending overflowed: re-examine the chunk from here
-        bad_count = 0
-        bad_day = np.int64(2**62)
-        lo = t * chunk
-        hi = min(n, lo + chunk)
-        for i in range(lo, hi):
-            g, cell = _locate(
-                codes, term_src, term_tab, group_target, currency, day, fixed_day, day0, n_cur,
-                n_days, num_flat, i,
-            )  # fmt: skip
-            if g < 0:
-                continue
-            if cell < 0:
-                bad_count += 1
-                bad_day = min(bad_day, np.int64(day[i]))
-                continue
-            converted, clear = round_if_clear(amount[i], ratio_flat[cell])
-            if not clear:
-                if n_pending < PENDING:
-                    pending[n_pending] = i
-                    n_pending += 1
-                elif rescan_from < 0:
-                    rescan_from = i
-                continue
-            _add(acc, g, i, converted, lines, quantity, codes, weight_src, weight_tab)
-        # the exact pass: remembered lines, then (rarely) the rest of the chunk
-        start = rescan_from if rescan_from >= 0 else hi
-        for j in range(n_pending + (hi - start)):
-            i = pending[j] if j < n_pending else start + (j - n_pending)
-            g, cell = _locate(
-                codes, term_src, term_tab, group_target, currency, day, fixed_day, day0, n_cur,
-                n_days, num_flat, i,
-            )  # fmt: skip
-            if g < 0 or cell < 0:
-                continue  # dropped, or already counted as bad in the hot loop
-            if j >= n_pending and round_if_clear(amount[i], ratio_flat[cell])[1]:
-                continue  # converted in the hot loop
-            converted = muldiv_half_even(
-                amount[i], num_flat[cell], den_flat[cell], ratio_flat[cell], fast_flat[cell]
-            )
-            if converted == OVERFLOW:
-                bad_count += 1
-                bad_day = min(bad_day, np.int64(day[i]))
-                continue
-            _add(acc, g, i, converted, lines, quantity, codes, weight_src, weight_tab)
-        parts[t] = acc
-        bad[t, 0] = bad_count
-        bad[t, 1] = bad_day
-    for t in range(n_chunks):
-        out += parts[t]
-    err[0] = bad[:, 0].sum()
-    err[1] = bad[:, 1].min()
+    start = rescan_from if rescan_from >= 0 else hi
+    for j in range(n_pending + (hi - start)):
+        i = pending[j] if j < n_pending else start + (j - n_pending)
+        g, cell = _locate(
+            codes, term_src, term_tab, group_target, currency, day, fixed_day, day0, n_cur,
+            n_days, num_flat, i,
+        )  # fmt: skip
+        if g < 0 or cell < 0:
+            continue  # dropped, or already counted as bad in the hot loop
+        if j >= n_pending and round_if_clear(amount[i], ratio_flat[cell])[1]:
+            continue  # converted in the hot loop
+        converted = muldiv_half_even(
+            amount[i], num_flat[cell], den_flat[cell], ratio_flat[cell], fast_flat[cell]
+        )
+        if converted == OVERFLOW:
+            bad[0] += 1
+            bad[1] = min(bad[1], np.int64(day[i]))
+            continue
+        _add(acc, g, i, converted, lines, quantity, codes, weight_src, weight_tab)
 
 
 @njit(parallel=True, cache=True)

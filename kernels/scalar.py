@@ -151,24 +151,27 @@ def cell_of(target, currency, day, fixed_day, day0, n_cur, n_days):
 
 
 @register_jitable
-def round_if_clear(a, ratio):
-    """(q, True) when float rounding of a * ratio is provably the exact half-even answer.
+def nearest_if_clear(x):
+    """(rint(x), clear): clear when rint(x) is provably the exact half-even answer.
 
-    |x - a*num/den| <= |x| * 2^-52 (two roundings); if the fraction of |x| is
-    farther than 4x that from one half, rounding |x| to nearest is exact. Else
-    (q, False): the caller must use `muldiv_half_even`. Branch-light on purpose:
-    it sits in the hottest loop.
+    x = float(a) * float(num / den) is within |x| * 2^-52 of a * num / den (two
+    roundings); if x is farther than 4x that from a half, its nearest integer is
+    exact. Past |x| = 2^49 the margin exceeds 1/2, so huge products are never
+    clear. No branch: it sits in the hottest loop.
     """
-    x = np.float64(a) * ratio
-    ax = abs(x)
-    if ax >= 2.0**51:
-        return np.int64(0), False
-    k = np.int64(ax)
-    frac = ax - np.float64(k)  # exact below 2^52
-    clear = abs(frac - 0.5) > ax * 2.0**-50
-    q = k + np.int64(frac > 0.5)
-    sign = np.int64(1) - np.int64(2) * np.int64(a < 0)
-    return sign * q, clear
+    y = np.rint(x)
+    return y, 0.5 - abs(x - y) > abs(x) * 2.0**-50
+
+
+@register_jitable
+def round_if_clear(a, ratio):
+    """(q, True) when float rounding of a * ratio is provably exact (`nearest_if_clear`).
+
+    Else (q, False): the caller must use `muldiv_half_even`.
+    """
+    y, clear = nearest_if_clear(np.float64(a) * ratio)
+    # clamped so the conversion to int64 is defined even when the answer is unused
+    return np.int64(min(max(y, -(2.0**62)), 2.0**62)), clear
 
 
 @register_jitable
