@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from functools import cache
 
 import numba
@@ -29,18 +30,30 @@ def backend(requested: str | None = None) -> str:
     if requested == "auto" and os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
         log.info("kernels: cpu (NUMBA_ENABLE_CUDASIM=1: the simulator serves tests only)")
         return "cpu"
-    try:
-        from numba import cuda
+    if not _nvidia_driver_present():
+        available, why = False, "no NVIDIA driver on this machine"
+    else:
+        try:
+            from numba import cuda
 
-        available = cuda.is_available()
-        why = "a CUDA device is available" if available else "numba found no CUDA device"
-    except Exception as e:  # numba-cuda not installed, or no driver
-        available, why = False, f"numba.cuda unusable ({type(e).__name__}: {e})"
+            available = cuda.is_available()
+            why = "a CUDA device is available" if available else "numba found no CUDA device"
+        except Exception as e:  # numba-cuda not installed, or no driver
+            available, why = False, f"numba.cuda unusable ({type(e).__name__}: {e})"
     if requested == "cuda" and not available:
         raise RuntimeError(f"CHIP_LEDGER_BACKEND=cuda but {why}")
     chosen = "cuda" if available else "cpu"
     log.info("kernels: %s (%s; CHIP_LEDGER_BACKEND=%s)", chosen, why, requested)
     return chosen
+
+
+def _nvidia_driver_present() -> bool:
+    """A cheap look before asking numba: importing numba.cuda alone takes most of a second."""
+    if os.environ.get("NUMBA_CUDA_DRIVER") or sys.platform != "linux":
+        return True  # a driver named by hand, or a platform we cannot tell cheaply: ask numba
+    return any(
+        os.path.exists(p) for p in ("/proc/driver/nvidia/version", "/dev/nvidiactl", "/dev/dxg")
+    )
 
 
 def threads() -> int:

@@ -218,9 +218,11 @@ class ResidentColumns:
         if store.feed_boundary(n0) != (meta["feed_seq"], meta["feed_sha256"]):
             return None
         try:
-            codes = np.load(directory / "codes.npy")
+            # mapped, not read: each array is copied once, straight into its resident home
+            codes = np.load(directory / "codes.npy", mmap_mode="r")
             arrays = {
-                k: np.load(directory / f"{k}.npy") for k in ("amount", "quantity", "lines", "flags")
+                k: np.load(directory / f"{k}.npy", mmap_mode="r")
+                for k in ("amount", "quantity", "lines", "flags")
             }
             seen = np.load(directory / "seen.npy")
         except (OSError, ValueError):

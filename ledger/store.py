@@ -24,6 +24,7 @@ import pyarrow.compute as pc
 
 from ledger.batches import ReferenceView
 from ledger.errors import LedgerError, RowError, invalid
+from ledger.keys import KeyIndex
 from ledger.money import MINOR_EXPONENT
 from ledger.schema import CONTENT_FIELDS, ENTRY_SCHEMA, LINE_SCHEMA
 
@@ -124,6 +125,19 @@ class AppendResult:
     replay: bool  # the same feed was already in the ledger
     entries: pa.Table | None = None  # the appended entries (ENTRY_SCHEMA), None on replay
     superseded_seqs: np.ndarray | None = None  # entry_seq of entries no longer current
+    new_key_hashes: np.ndarray | None = None  # line keys new to the ledger (for KeyIndex)
+
+
+# The current-entry answer when no incoming line is in the ledger.
+_NO_CURRENT = pa.table(
+    {
+        "_row": pa.array([], pa.int64()),
+        "cur_seq": pa.array([], pa.int64()),
+        "cur_rev": pa.array([], pa.int32()),
+        "cur_status": pa.array([], pa.string()),
+        "same": pa.array([], pa.bool_()),
+    }
+)
 
 
 def _first(con, sql: str, params: list | None = None) -> tuple | None:
@@ -153,21 +167,23 @@ class Store:
         # Harden after migration: no file or network access except the snapshot folder.
         # A second Store on the same file in one process shares DuckDB's instance,
         # which the first one has already hardened and locked.
+        self._keys: KeyIndex | None = None  # built on the first append
         if _first(self._con, "SELECT current_setting('lock_configuration')")[0]:
-            self._next_entry_seq = self._scalar(
-                "SELECT coalesce(max(entry_seq) + 1, 0) FROM line_entries"
-            )
-            self._next_feed_seq = self._scalar("SELECT coalesce(max(seq) + 1, 1) FROM feeds")
+            self._read_counters(self._con)
             return
         if self.snapshot_dir:
             Path(self.snapshot_dir).mkdir(parents=True, exist_ok=True)
             self._con.execute(f"SET allowed_directories = ['{self.snapshot_dir}/']")
         self._con.execute("SET enable_external_access = false")
         self._con.execute("SET lock_configuration = true")
-        self._next_entry_seq = self._scalar(
-            "SELECT coalesce(max(entry_seq) + 1, 0) FROM line_entries"
-        )
-        self._next_feed_seq = self._scalar("SELECT coalesce(max(seq) + 1, 1) FROM feeds")
+        self._read_counters(self._con)
+
+    def _read_counters(self, con) -> None:
+        self._next_entry_seq = _first(
+            con, "SELECT coalesce(max(entry_seq) + 1, 0) FROM line_entries"
+        )[0]
+        self._next_feed_seq = _first(con, "SELECT coalesce(max(seq) + 1, 1) FROM feeds")[0]
+        self._keys = None
 
     # -- lifecycle -------------------------------------------------------
 
@@ -346,6 +362,8 @@ class Store:
             if not result.replay:
                 self._next_entry_seq += result.entries.num_rows
                 self._next_feed_seq += 1
+                if self._keys is not None:
+                    self._keys.add(result.new_key_hashes)
                 if on_commit is not None:
                     # still under the write lock: listeners see appends in commit order
                     on_commit(result)
@@ -361,24 +379,25 @@ class Store:
                 f"feed {feed_id!r} was accepted with other content (sha256 {prior[0][:16]}...)",
                 409,
             )  # fmt: skip
+        if _first(con, "SELECT coalesce(max(seq), 0) FROM feeds")[0] != self._next_feed_seq - 1:
+            # another Store object on this file (one DuckDB instance) appended meanwhile
+            self._read_counters(con)
         n = batch.num_rows
         incoming = batch.append_column("_row", pa.array(np.arange(n, dtype=np.int64)))
         con.register("incoming", incoming)
-        same = " AND ".join(f"i.{f} IS NOT DISTINCT FROM c.{f}" for f in CONTENT_FIELDS)
-        current = con.sql(
-            f"""
-            WITH cur AS (
-                SELECT e.* FROM line_entries e
-                SEMI JOIN incoming i ON e.order_id = i.order_id AND e.line_no = i.line_no
-                WHERE e.entry_kind = 'line'
-                QUALIFY row_number() OVER (PARTITION BY e.order_id, e.line_no
-                                           ORDER BY e.entry_seq DESC) = 1)
-            SELECT i._row, c.entry_seq AS cur_seq, c.revision AS cur_rev,
-                   c.status AS cur_status, ({same}) AS same
-            FROM incoming i JOIN cur c ON i.order_id = c.order_id AND i.line_no = c.line_no
-            ORDER BY i._row
-            """
-        ).to_arrow_table()
+        hashed = con.sql("SELECT _row, hash(order_id, line_no) AS h FROM incoming").to_arrow_table()
+        key_hash = np.empty(n, dtype=np.uint64)
+        key_hash[hashed["_row"].to_numpy()] = hashed["h"].to_numpy()
+        if self._keys is None:
+            self._keys = KeyIndex(
+                con.sql("SELECT hash(order_id, line_no) AS h FROM line_entries")
+                .to_arrow_table()["h"]
+                .to_numpy()
+            )
+        if self._keys.contains(key_hash).any():
+            current = self._current_entries(con)
+        else:  # every line is new: no need to look for current entries
+            current = _NO_CURRENT
         rows = current["_row"].to_numpy()
         cur_seq = current["cur_seq"].to_numpy()
         cur_rev = current["cur_rev"].to_numpy()
@@ -466,7 +485,29 @@ class Store:
             [feed_seq, feed_id, sha, lines_accepted, int(unchanged.sum()), m,
              dt.datetime.now(dt.UTC).replace(tzinfo=None), json.dumps(answer)],
         )  # fmt: skip
-        return AppendResult(answer, replay=False, entries=entries, superseded_seqs=superseded)
+        return AppendResult(
+            answer, replay=False, entries=entries, superseded_seqs=superseded,
+            new_key_hashes=np.delete(key_hash, rows),
+        )  # fmt: skip
+
+    @staticmethod
+    def _current_entries(con) -> pa.Table:
+        """Per incoming line already in the ledger: its current entry, and whether unchanged."""
+        same = " AND ".join(f"i.{f} IS NOT DISTINCT FROM c.{f}" for f in CONTENT_FIELDS)
+        return con.sql(
+            f"""
+            WITH cur AS (
+                SELECT e.* FROM line_entries e
+                SEMI JOIN incoming i ON e.order_id = i.order_id AND e.line_no = i.line_no
+                WHERE e.entry_kind = 'line'
+                QUALIFY row_number() OVER (PARTITION BY e.order_id, e.line_no
+                                           ORDER BY e.entry_seq DESC) = 1)
+            SELECT i._row, c.entry_seq AS cur_seq, c.revision AS cur_rev,
+                   c.status AS cur_status, ({same}) AS same
+            FROM incoming i JOIN cur c ON i.order_id = c.order_id AND i.line_no = c.line_no
+            ORDER BY i._row
+            """
+        ).to_arrow_table()
 
     @staticmethod
     def _shape(table: pa.Table, kind: str, lines, order: int) -> pa.Table:

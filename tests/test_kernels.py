@@ -165,6 +165,41 @@ def test_rollup_matches_reference(run_rollup, n):
     assert err[0] == bad
 
 
+@pytest.mark.parametrize("n_terms", [0, 1, 5])
+def test_rollup_terms_on_one_source_merge(run_rollup, n_terms):
+    """Several terms on the same source (vendor and chip_model both read the chip code),
+    and any number of terms: each compiles its own loop, all agree with the reference."""
+    rng = np.random.default_rng(11 + n_terms)
+    codes, amount, quantity, lines, rates = _random_ledger(rng, 400)
+    amount //= 1000  # few groups: keep their sums inside int64
+    num, den, ratio, fast = _tables(rates, np.array([2, 0, 3, 2], np.int64), target=0)
+    term_src = np.array([2, 2, 0, 4, 5][:n_terms], np.int64)
+    term_tab = np.full((n_terms, 6), -1, np.int64)
+    widths = [2, 3, 2, 1, 1]
+    stride = 1
+    for k in range(n_terms):
+        # term k maps code c to (c % widths[k]) x stride; code 5 is filtered out by term 0
+        term_tab[k] = (np.arange(6) % widths[k]) * stride
+        stride *= widths[k]
+    if n_terms:
+        term_tab[0, 5] = -1
+    n_groups = stride
+    out = np.zeros((n_groups, 4), np.int64)
+    err = np.zeros(2, np.int64)
+    run_rollup(
+        codes=codes, term_src=term_src, term_tab=term_tab, weight_src=np.int64(-1),
+        weight_tab=np.zeros(6, np.int64), group_target=np.zeros(n_groups, np.int64),
+        day=codes[8], currency=codes[7], amount=amount, quantity=quantity, lines=lines, num=num,
+        den=den, ratio=ratio, fast_max=fast, fixed_day=np.int64(-1), day0=np.int64(5), out=out,
+        err=err,
+    )  # fmt: skip
+    want, bad = _reference_rollup(
+        codes, amount, quantity, lines, term_src, term_tab, num, den, 5, n_groups
+    )
+    assert out[:, :3].tolist() == [w[:3] for w in want]
+    assert err[0] == bad
+
+
 def test_rollup_independent_of_thread_count():
     rng = np.random.default_rng(5)
     codes, amount, quantity, lines, rates = _random_ledger(rng, 20_000)

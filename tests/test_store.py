@@ -160,3 +160,27 @@ def test_snapshot(tmp_path, db_path):
     with pytest.raises(LedgerError):
         s.snapshot(tmp_path / "elsewhere")
     s.close()
+
+
+def test_two_stores_on_one_file_see_each_others_lines(db_path, store):
+    """Two Store objects in one process share DuckDB's instance: a revision sent through
+    the second one must find the line the first one appended (its key index and entry
+    counters must not be stale), and entry numbers stay unique."""
+    first = Ledger(store)
+    first.ingest_bytes(GOLDEN_CSV.encode(), "csv", feed_id="a")
+    other = Store(db_path)
+    second = Ledger(other)
+    second.ingest_bytes(GOLDEN_CSV.encode(), "csv", feed_id="b")  # builds its key index
+    amend = (
+        f"{HEADER}\n"
+        "PO-1,1,1,open,ACME-CN,2025-02-01,Huawei,Ascend 910B,90,120000.50,CNY,CN,DOM-2025,inference,purchase,,,false,\n"
+    )
+    first.ingest_bytes(amend.encode(), "csv", feed_id="c")
+    amend_again = amend.replace(",1,1,open,", ",1,2,open,").replace(",90,", ",80,")
+    result = second.ingest_bytes(amend_again.encode(), "csv", feed_id="d")
+    assert result.answer["entries_appended"] == 2  # a reversal of revision 1, then revision 2
+    seqs = other.query("SELECT entry_seq FROM line_entries")["entry_seq"].to_pylist()
+    assert sorted(seqs) == list(range(len(seqs)))
+    current = other.query("SELECT quantity FROM orders WHERE order_id = 'PO-1' AND line_no = 1")
+    assert current["quantity"].to_pylist() == [80]
+    other.close()
