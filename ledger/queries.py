@@ -7,8 +7,10 @@ them) and comes from the kernels; the CLI and the API both call these.
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, Decimal
 from pathlib import Path
@@ -73,13 +75,16 @@ class Queries:
         started = time.perf_counter()
         self.cols = ResidentColumns.load(self.store, cache_dir=self.cache_dir)
         self.load_seconds = time.perf_counter() - started
-        if self.cache_dir is not None:
-            self.save_cache()
+        if self.cache_dir is not None and self.cols.loaded_from != "cache":
+            self.save_cache()  # rebuilt, or a tail was read: save for the next start
         self.observers: list[KernelObserver] = []
         # committed minor units per checked budget, kept in step with appends so that
         # the pre-check of a feed converts that feed only: (entries n, budget keys, totals)
         self._committed: tuple | None = None
         self._committed_after: tuple | None = None  # what it becomes if the checked feed commits
+        self._generation = 0  # bumped when reference data (rates, budgets...) changes
+        self._inflight: dict[tuple, Future] = {}  # see _shared
+        self._inflight_lock = threading.Lock()
         ledger.listeners.append(self._on_append)
         ledger.precheck = self.precheck_budgets
 
@@ -92,6 +97,35 @@ class Queries:
     def reload_reference(self) -> None:
         self.cols.reload_reference(self.store)
         self._committed = self._committed_after = None  # rates or budgets may have changed
+        self._generation += 1
+
+    def _shared(self, key: tuple, compute: Callable[[], dict]) -> dict:
+        """One computation for identical concurrent reads of the same ledger state.
+
+        Dashboards poll the same totals; without this, N identical requests queue
+        on the columns' lock and the last waits N kernel runs. The key holds the
+        entry count and reference generation seen on arrival, so a read never gets
+        an answer older than the last commit before it arrived. Answers are shared:
+        callers must not mutate them. Nothing is kept once the computation ends.
+        """
+        key = (*key, self.cols.n, self._generation)
+        with self._inflight_lock:
+            running = self._inflight.get(key)
+            if running is None:
+                mine = self._inflight[key] = Future()
+        if running is not None:
+            return running.result()
+        try:
+            answer = compute()
+        except BaseException as e:
+            mine.set_exception(e)
+            raise
+        else:
+            mine.set_result(answer)
+            return answer
+        finally:
+            with self._inflight_lock:
+                del self._inflight[key]
 
     def warm_up(self) -> float:
         """Compile or load every kernel on tiny inputs; returns the seconds it took."""
@@ -313,6 +347,13 @@ class Queries:
         for name, values in filters.items():
             _check_filter(name, values)
         currency = self._check_currency(currency)
+        filter_key = tuple(sorted((k, tuple(str(v) for v in vs)) for k, vs in filters.items()))
+        return self._shared(
+            ("totals", tuple(by), currency, fx, filter_key),
+            lambda: self._totals(by, currency, fx, filters),
+        )
+
+    def _totals(self, by: list[str], currency: str, fx: str, filters: dict[str, list]) -> dict:
         with self.cols.lock:
             arrays = self.cols.view()
             terms, labels, strides, n_groups = self._terms(by, filters)
@@ -368,6 +409,11 @@ class Queries:
         return np.where(index >= 0, out[np.maximum(index, 0), 2], 0)
 
     def budgets(self, fiscal_year: int | None = None, entity: str | None = None) -> dict:
+        return self._shared(
+            ("budgets", fiscal_year, entity), lambda: self._budgets(fiscal_year, entity)
+        )
+
+    def _budgets(self, fiscal_year: int | None, entity: str | None) -> dict:
         with self.cols.lock:
             chosen = [
                 b for b in self.cols.lookups.budgets
@@ -455,6 +501,11 @@ class Queries:
     # -- sourcing --------------------------------------------------------
 
     def sourcing(self, fiscal_year: int | None = None, entity: str | None = None) -> dict:
+        return self._shared(
+            ("sourcing", fiscal_year, entity), lambda: self._sourcing(fiscal_year, entity)
+        )
+
+    def _sourcing(self, fiscal_year: int | None, entity: str | None) -> dict:
         rows = []
         with self.cols.lock:
             lk = self.cols.lookups

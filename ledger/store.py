@@ -434,30 +434,34 @@ class Store:
         base = self._next_entry_seq
 
         # Reversals: the current entry with quantity, amount and line count negated.
-        reversals = con.sql(
-            """
-            SELECT e.* EXCLUDE (entry_seq, feed_seq, entry_kind, lines, quantity, amount_minor),
-                   -e.quantity AS quantity, -e.amount_minor AS amount_minor, r.row AS _row
-            FROM line_entries e JOIN (SELECT unnest($seqs) AS seq, unnest($rows) AS row) r
-              ON e.entry_seq = r.seq
-            """,
-            params={
-                "seqs": [int(s) for s in reverse_seqs],
-                "rows": [int(r) for r in rows[revised_open]],
-            },
-        ).to_arrow_table()
+        reversals = None
+        if len(reverse_seqs):
+            reversals = con.sql(
+                """
+                SELECT e.* EXCLUDE (entry_seq, feed_seq, entry_kind, lines, quantity, amount_minor),
+                       -e.quantity AS quantity, -e.amount_minor AS amount_minor, r.row AS _row
+                FROM line_entries e JOIN (SELECT unnest($seqs) AS seq, unnest($rows) AS row) r
+                  ON e.entry_seq = r.seq
+                """,
+                params={
+                    "seqs": [int(s) for s in reverse_seqs],
+                    "rows": [int(r) for r in rows[revised_open]],
+                },
+            ).to_arrow_table()
         del revised
         lines_new = incoming.filter(pa.array(keep))
         parts = []
-        if reversals.num_rows:
+        if reversals is not None:
             parts.append(self._shape(reversals, "reversal", -1, order=0))
         if lines_new.num_rows:
             open_line = pc.cast(pc.equal(lines_new["status"], "open"), pa.int8())
             parts.append(self._shape(lines_new, "line", open_line, order=1))
-        if parts:
+        if reversals is not None:  # each reversal goes just before the line superseding it
             entries = pa.concat_tables(parts)
             order = pc.sort_indices(entries, [("_row", "ascending"), ("_order", "ascending")])
             entries = entries.take(order).drop_columns(["_row", "_order"])
+        elif parts:  # new lines only: already in feed order
+            entries = parts[0].drop_columns(["_row", "_order"])
         else:
             entries = ENTRY_SCHEMA.empty_table()
         m = entries.num_rows

@@ -320,3 +320,40 @@ def test_stop_budget_counts_every_feed_before_it(store):
     ledger.ingest_bytes(f"{HEADER}\n{line.format(n=3, price='10')}\n".encode(), "csv")
     [after] = Queries(Ledger(store), cache=False).budgets(fiscal_year=2026)["rows"]
     assert after["committed_minor"] == row["committed_minor"] + 1000
+
+
+def test_identical_concurrent_reads_share_one_computation(ledger):
+    """Eight identical totals requests in flight together run the kernel once; a read that
+    arrives after a commit gets an answer that includes it."""
+    import threading
+
+    ledger.ingest_bytes(GOLDEN_CSV.encode(), "csv")
+    q = Queries(ledger, cache=False)
+    runs = []
+    arrived = threading.Barrier(8)
+
+    def slow_observer(kernel: str, seconds: float) -> None:
+        runs.append(kernel)
+        if len(runs) == 1:
+            threading.Event().wait(2.0)  # hold the first computation while the others arrive
+
+    q.observers.append(slow_observer)
+    answers = [None] * 8
+
+    def ask(k: int) -> None:
+        arrived.wait()
+        answers[k] = q.totals(["entity"], "USD")
+
+    threads = [threading.Thread(target=ask, args=(k,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert runs == ["rollup"]
+    assert all(a == answers[0] for a in answers)
+    assert answers[0]["total"]["amount_minor"] == total_in(GOLDEN_CSV, "USD", RATES)
+    extra = f"{HEADER}\nPO-9,1,0,open,ACME-SG,2025-05-01,Nvidia,H100,1,1000,USD,SG,OVS-2025,training,purchase,,,false,\n"
+    ledger.ingest_bytes(extra.encode(), "csv")
+    after = q.totals(["entity"], "USD")
+    assert len(runs) == 2
+    assert after["total"]["amount_minor"] == answers[0]["total"]["amount_minor"] + 100_000

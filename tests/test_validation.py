@@ -19,6 +19,10 @@ def with_field(field: str, value: str, line: str = GOOD) -> str:
 CASES = [
     ("order_id", "", "required field is missing"),
     ("order_id", "x" * 65, "1-64 printable"),
+    ("order_id", "PO\t9", "1-64 printable"),  # ASCII, not printable
+    ("order_id", "PO\x7f9", "1-64 printable"),
+    ("order_id", "PO-é\u200b", "1-64 printable"),  # not ASCII: the Unicode check
+    ("budget_code", "é" * 65, "1-64 printable"),  # 65 characters (130 bytes)
     ("line_no", "0", "not in [1,"),
     ("line_no", "one", "not an integer"),
     ("revision", "-1", "not in [0,"),
@@ -119,3 +123,10 @@ def test_bad_feed_in_each_format_changes_nothing(ledger):
         with pytest.raises(LedgerError):
             ledger.ingest_bytes(data, fmt)
     assert ledger.store.content_hash() == before
+
+
+def test_non_ascii_printable_identifiers_are_accepted(ledger):
+    """64 characters of 2 bytes each: the length is counted in characters, not bytes."""
+    line = with_field("order_id", "ПО-" + "я" * 61)
+    result = ledger.ingest_bytes(f"{HEADER}\n{line}\n".encode(), "csv")
+    assert result.answer["lines_accepted"] == 1
