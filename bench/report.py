@@ -65,7 +65,9 @@ def _target(what: str, value, limit: str, met) -> dict:
 
 def targets(r: dict) -> dict:
     """Each target of issue 5, with its measured value; met is None when not measured."""
-    kernel = _get(r, "rollup", "kernel_ms", "median")
+    kernel = _get(r, "rollup", "kernel_ms", "median")  # the use case: rows out, as SQL gives
+    # the kernel call alone: what reads the bytes the floor reads; and what the HTTP path adds to
+    kernel_call = _get(r, "rollup", "kernel_only_ms", "median") or kernel
     duck = _get(r, "rollup", "duckdb_ms", "median")
     polars = _get(r, "rollup", "polars_ms", "median")
     floor = _get(r, "rollup", "floor_ms", "median")
@@ -91,13 +93,13 @@ def targets(r: dict) -> dict:
     out["rollup_vs_polars"] = _target(
         "roll-up: best polars / kernel", v, ">= 3x", check(v, lambda x: x >= 3)
     )
-    v = ratio(kernel, floor)
+    v = ratio(kernel_call, floor)
     out["rollup_vs_floor"] = _target(
-        "roll-up: kernel / read floor", v, "<= 4x", check(v, lambda x: x <= 4)
+        "roll-up: kernel call / read floor", v, "<= 4x", check(v, lambda x: x <= 4)
     )
-    v = None if p50 is None or kernel is None else p50 - kernel
+    v = None if p50 is None or kernel_call is None else p50 - kernel_call
     out["http_totals_p50"] = _target(
-        "/v1/totals p50 (1 client) minus kernel time, ms", v, "<= 10 ms",
+        "/v1/totals p50 (1 client) minus kernel call time, ms", v, "<= 10 ms",
         check(v, lambda x: x <= 10),
     )  # fmt: skip
     v = ratio(arrow, raw)

@@ -138,7 +138,7 @@ def _num(params: dict, key: str) -> str:
 
 
 def _rule_predicate(rule: dict) -> str:
-    """The SQL twin of kernels.scalar.screen_line for one rule, over the active lines `a`."""
+    """The SQL twin of kernels.rules (the three factors) for one rule, over the active lines `a`."""
     p = json.loads(rule["params"]) if isinstance(rule["params"], str) else rule["params"]
     when = [f"a.order_date >= DATE '{rule['effective_from']}'"]
     if rule["effective_to"] is not None:

@@ -22,6 +22,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from numba import njit, prange
 
+from kernels import rules
+from kernels.rules import line_bits
 from kernels.scalar import (
     OVERFLOW,
     cell_of,
@@ -29,7 +31,6 @@ from kernels.scalar import (
     muldiv_half_even,
     nearest_if_clear,
     round_if_clear,
-    screen_entry,
 )
 
 
@@ -239,23 +240,27 @@ def _exact(
         _add(acc, g, i, converted, lines, quantity, codes, weight_src, weight_tab)
 
 
-@njit(parallel=True, cache=True)
-def screen(
-    chip, destination, entity, day, flags, chip_tpp, chip_area, chip_origin, entity_hq,
-    entity_parent_hq, rule_kind, rule_from, rule_to, rule_num, rule_dest, rule_buyer,
-    rule_origin, rule_product, rule_exempt, out,
-):  # fmt: skip
+def screen(out, **arrays) -> None:
     """out[i] = bit set of the rules that flag entry i (0 for entries not active).
 
-    flags bits: 1 lease, 2 identity reviewed, 4 has licence, 8 active (current open line).
-    rule_num[r] = (tpp_min, tpp_max, pd_min, pd_max, tpp_min_dense, pd_min_dense).
+    The rule arrays become four bit-mask tables first (kernels.rules.prepare).
     """
-    n = chip.shape[0]
-    for i in prange(n):
-        out[i] = screen_entry(
-            i, chip, destination, entity, day, flags, chip_tpp, chip_area, chip_origin,
-            entity_hq, entity_parent_hq, rule_kind, rule_from, rule_to, rule_num, rule_dest,
-            rule_buyer, rule_origin, rule_product, rule_exempt,
+    t = rules.prepare(arrays)
+    _screen(
+        t["chip"], t["destination"], t["entity"], t["day"], t["flags"], t["day_bits"],
+        t["chip_bits"], t["party_bits"], t["flag_bits"], t["n_dest"], out,
+    )  # fmt: skip
+
+
+@njit(parallel=True, cache=True)
+def _screen(
+    chip, destination, entity, day, flags, day_bits, chip_bits, party_bits, flag_bits, n_dest,
+    out,
+):  # fmt: skip
+    for i in prange(chip.shape[0]):
+        out[i] = line_bits(
+            i, chip, destination, entity, day, flags, day_bits, chip_bits, party_bits,
+            flag_bits, n_dest,
         )  # fmt: skip
 
 

@@ -13,7 +13,9 @@ from __future__ import annotations
 import numpy as np
 from numba import cuda
 
-from kernels.scalar import OVERFLOW, cell_of, group_of, muldiv_half_even, screen_entry
+from kernels import rules
+from kernels.rules import line_bits
+from kernels.scalar import OVERFLOW, cell_of, group_of, muldiv_half_even
 
 SHARED_GROUPS = 512  # groups x 4 int64 in shared memory: 16 KiB per block
 THREADS_PER_BLOCK = 256
@@ -102,27 +104,26 @@ def rollup(*, out, err, threads_per_block: int = THREADS_PER_BLOCK, **arrays) ->
 
 @cuda.jit
 def _screen_kernel(
-    chip, destination, entity, day, flags, chip_tpp, chip_area, chip_origin, entity_hq,
-    entity_parent_hq, rule_kind, rule_from, rule_to, rule_num, rule_dest, rule_buyer,
-    rule_origin, rule_product, rule_exempt, out,
+    chip, destination, entity, day, flags, day_bits, chip_bits, party_bits, flag_bits, n_dest,
+    out,
 ):  # fmt: skip
     n = chip.shape[0]
     for i in range(cuda.grid(1), n, cuda.gridsize(1)):
-        out[i] = screen_entry(
-            i, chip, destination, entity, day, flags, chip_tpp, chip_area, chip_origin,
-            entity_hq, entity_parent_hq, rule_kind, rule_from, rule_to, rule_num, rule_dest,
-            rule_buyer, rule_origin, rule_product, rule_exempt,
+        out[i] = line_bits(
+            i, chip, destination, entity, day, flags, day_bits, chip_bits, party_bits,
+            flag_bits, n_dest,
         )  # fmt: skip
 
 
 def screen(*, out, threads_per_block: int = THREADS_PER_BLOCK, **arrays) -> None:
+    """Same contract as kernels.cpu.screen; the tables are built on the host."""
+    t = rules.prepare(arrays)
     names = [
-        "chip", "destination", "entity", "day", "flags", "chip_tpp", "chip_area", "chip_origin",
-        "entity_hq", "entity_parent_hq", "rule_kind", "rule_from", "rule_to", "rule_num",
-        "rule_dest", "rule_buyer", "rule_origin", "rule_product", "rule_exempt",
+        "chip", "destination", "entity", "day", "flags", "day_bits", "chip_bits", "party_bits",
+        "flag_bits",
     ]  # fmt: skip
-    args = [_to_device(arrays[k]) for k in names]
+    args = [_to_device(t[k]) for k in names]
     d_out = cuda.device_array(out.shape[0], dtype=np.uint64)
     n = out.shape[0]
-    _screen_kernel[_blocks(n, threads_per_block), threads_per_block](*args, d_out)
+    _screen_kernel[_blocks(n, threads_per_block), threads_per_block](*args, t["n_dest"], d_out)
     d_out.copy_to_host(out)

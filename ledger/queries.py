@@ -651,8 +651,10 @@ class Queries:
                 fy = self.cols.view()["codes"][C.FY, : self.cols.n]
                 bits = np.where(fy == fiscal_year - C.FY0, bits, np.uint64(0))
         counts, pairs = [], []
+        flagged = np.flatnonzero(bits)  # one pass over the ledger; then only flagged entries
+        flagged_bits = bits[flagged]
         for k, r in enumerate(rules):
-            hit = np.flatnonzero(bits & (np.uint64(1) << np.uint64(k)))
+            hit = flagged[(flagged_bits & (np.uint64(1) << np.uint64(k))) != 0]
             counts.append(
                 {"rule_id": r["rule_id"], "kind": r["kind"], "severity": r["severity"],
                  "lines": int(hit.size)}
