@@ -1,9 +1,10 @@
-"""CPU kernels: chunks run in parallel, each with a private partial.
+"""CPU kernels: chunks run in parallel on one pool of threads, each with a private partial.
 
-The roll-up's chunks run on a small thread pool (compiled with `nogil=True`);
-screening and the read floor use numba's `prange`. The roll-up is compiled once
-per number of terms (see `_term_tuples`), and a parallel loop takes numba
-several times longer to compile than a plain one, so the roll-up avoids it.
+The compiled bodies release the GIL (`nogil=True`) and run on a small shared
+thread pool (`_in_chunks`) rather than numba's `prange`: the roll-up is
+compiled once per number of terms (see `_term_tuples`), and numba compiles a
+parallel loop several times slower than a plain one; and with one pool,
+no OpenMP workers are left spin-waiting after one kernel while the next runs.
 
 Each kernel is a loop over typed arrays that fills `out`. Inputs (see
 `ledger.columns` for how they are built):
@@ -19,8 +20,9 @@ from __future__ import annotations
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
+import numba
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from kernels import rules
 from kernels.rules import line_bits
@@ -77,27 +79,42 @@ def rollup(
     many_targets = bool((group_target > 0).any())  # groups convert into other currencies
     targets_vary = bool((group_target != 0).any())  # ... or some groups are skipped
     n = amount.shape[0]
-    n_chunks = max(1, min(n_threads, n // 4096 + 1))
-    size = (n + n_chunks - 1) // n_chunks
+    n_chunks = _n_chunks(n, n_threads)
     parts = np.zeros((n_chunks, out.shape[0], 4), dtype=np.int64)
     bad = np.zeros((n_chunks, 2), dtype=np.int64)
     bad[:, 1] = 2**62  # (count of bad lines, earliest bad day) per chunk
 
-    def run(t: int) -> None:
+    def run(t: int, lo: int, hi: int) -> None:
         _chunk(
             term_codes, term_tabs, codes, term_src, term_tab, weight_src, weight_tab,
             group_target, day, currency, amount, quantity, lines, num, den, ratio, fast_max,
-            fixed_day, day0, many_targets, targets_vary, t * size, min(n, (t + 1) * size),
-            parts[t], bad[t],
+            fixed_day, day0, many_targets, targets_vary, lo, hi, parts[t], bad[t],
         )  # fmt: skip
 
-    if n_chunks == 1:
-        run(0)
-    else:
-        list(_threads(n_chunks).map(run, range(n_chunks)))
+    _in_chunks(n, n_chunks, run)
     out += parts.sum(axis=0)
     err[0] = bad[:, 0].sum()
     err[1] = bad[:, 1].min()
+
+
+def _n_chunks(n: int, n_threads: int) -> int:
+    return max(1, min(n_threads, n // 4096 + 1))
+
+
+def _in_chunks(n: int, n_chunks: int, body) -> None:
+    """body(t, lo, hi) for the n_chunks even slices of range(n), one per pool thread.
+
+    Every CPU kernel runs its chunks here, on one shared pool of plain threads
+    (the compiled bodies release the GIL): no second thread pool, such as
+    numba's OpenMP one, is left spinning beside it on a small machine.
+    """
+    size = (n + n_chunks - 1) // n_chunks
+    slices = [(t, t * size, min(n, (t + 1) * size)) for t in range(n_chunks)]
+    if n_chunks == 1:
+        body(*slices[0])
+        return
+    for done in [_threads(n_chunks).submit(body, *sl) for sl in slices]:
+        done.result()
 
 
 _pool: ThreadPoolExecutor | None = None
@@ -139,9 +156,15 @@ def _term_tuples(codes, term_src, term_tab, filler) -> tuple[tuple, tuple]:
 def _chunk(
     term_codes, term_tabs, codes, term_src, term_tab, weight_src, weight_tab, group_target, day,
     currency, amount, quantity, lines, num, den, ratio, fast_max, fixed_day, day0, many_targets,
-    targets_vary, lo, hi, acc, bad,
+    targets_vary, lo, hi, out, out_bad,
 ):  # fmt: skip
-    """Entries lo..hi-1 into acc: the hot pass, then the exact pass over what it left."""
+    """Entries lo..hi-1 into out: the hot pass, then the exact pass over what it left.
+
+    The partials live in this thread's own arrays until the end: threads writing
+    beside each other in one shared array would contend for its cache lines.
+    """
+    acc = np.zeros(out.shape, dtype=np.int64)
+    bad = out_bad.copy()
     pending = np.empty(PENDING, dtype=np.int64)
     n_pending, rescan_from = _hot(
         term_codes, term_tabs, codes, weight_src, weight_tab, group_target, day, currency,
@@ -153,6 +176,8 @@ def _chunk(
         quantity, lines, num, den, ratio, fast_max, fixed_day, day0, pending, n_pending,
         rescan_from, hi, acc, bad,
     )  # fmt: skip
+    out[:] = acc
+    out_bad[:] = bad
 
 
 @njit(cache=True)
@@ -240,45 +265,55 @@ def _exact(
         _add(acc, g, i, converted, lines, quantity, codes, weight_src, weight_tab)
 
 
-def screen(out, **arrays) -> None:
+def screen(out, n_threads: int | None = None, **arrays) -> None:
     """out[i] = bit set of the rules that flag entry i (0 for entries not active).
 
     The rule arrays become four bit-mask tables first (kernels.rules.prepare).
     """
     t = rules.prepare(arrays)
-    _screen(
-        t["chip"], t["destination"], t["entity"], t["day"], t["flags"], t["day_bits"],
-        t["chip_bits"], t["party_bits"], t["flag_bits"], t["n_dest"], out,
-    )  # fmt: skip
+    n = out.shape[0]
+
+    def run(_t: int, lo: int, hi: int) -> None:
+        _screen(
+            t["chip"], t["destination"], t["entity"], t["day"], t["flags"], t["day_bits"],
+            t["chip_bits"], t["party_bits"], t["flag_bits"], t["n_dest"], lo, hi, out,
+        )  # fmt: skip
+
+    _in_chunks(n, _n_chunks(n, n_threads or numba.get_num_threads()), run)
 
 
-@njit(parallel=True, cache=True)
+@njit(nogil=True, cache=True)
 def _screen(
     chip, destination, entity, day, flags, day_bits, chip_bits, party_bits, flag_bits, n_dest,
-    out,
+    lo, hi, out,
 ):  # fmt: skip
-    for i in prange(chip.shape[0]):
+    for i in range(lo, hi):
         out[i] = line_bits(
             i, chip, destination, entity, day, flags, day_bits, chip_bits, party_bits,
             flag_bits, n_dest,
         )  # fmt: skip
 
 
-@njit(parallel=True, cache=True)
-def read_floor(columns_u64, n_threads, out):
-    """The bandwidth floor: sum the bytes a kernel reads, as uint64 words, in parallel."""
-    n_cols = len(columns_u64)
+def read_floor(columns_u64: tuple, n_threads: int, out) -> None:
+    """The bandwidth floor: sum the bytes a kernel reads, as uint64 words, in parallel
+    (the same chunks on the same threads as the kernels)."""
+    n_chunks = max(1, n_threads)
+    part = np.zeros(n_chunks, dtype=np.uint64)
+
+    def run(t: int, _lo: int, _hi: int) -> None:
+        part[t] = _sum_chunk(columns_u64, t, n_chunks)
+
+    _in_chunks(n_chunks, n_chunks, run)
+    out[0] = part.sum()
+
+
+@njit(nogil=True, cache=True)
+def _sum_chunk(columns_u64, t, n_chunks):
+    """Chunk t of n_chunks of every column, summed as uint64 words."""
     total = np.uint64(0)
-    for k in range(n_cols):
+    for k in range(len(columns_u64)):
         col = columns_u64[k]
-        n = col.shape[0]
-        n_chunks = max(1, n_threads)
-        chunk = (n + n_chunks - 1) // n_chunks
-        part = np.zeros(n_chunks, dtype=np.uint64)
-        for t in prange(n_chunks):
-            s = np.uint64(0)
-            for i in range(t * chunk, min(n, (t + 1) * chunk)):
-                s += col[i]
-            part[t] = s
-        total += part.sum()
-    out[0] = total
+        size = (col.shape[0] + n_chunks - 1) // n_chunks
+        for i in range(t * size, min(col.shape[0], (t + 1) * size)):
+            total += col[i]
+    return total

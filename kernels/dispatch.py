@@ -83,7 +83,12 @@ def rollup(*, out: np.ndarray, err: np.ndarray, which: str | None = None, **arra
 
 def screen(*, out: np.ndarray, which: str | None = None, **arrays) -> None:
     """Per-entry bit set of the export rules that flag it; see kernels.cpu.screen."""
-    _impl("screen", which)(**arrays, out=out)
+    if (which or backend()) == "cuda":
+        _impl("screen", which)(**arrays, out=out)
+        return
+    from kernels import cpu
+
+    cpu.screen(**arrays, n_threads=threads(), out=out)
 
 
 def read_floor(columns: tuple[np.ndarray, ...], out: np.ndarray) -> None:
