@@ -47,7 +47,9 @@ def to_minor(value: str | int | Decimal, currency: str) -> int:
 def format_minor(amount_minor: int, currency: str) -> str:
     """Minor units as a decimal string with exactly the currency's decimals."""
     e = exponent(currency)
-    return str(Decimal(int(amount_minor)).scaleb(-e).quantize(Decimal(1).scaleb(-e)))
+    units, minor = divmod(abs(int(amount_minor)), 10**e)  # integers: exact at any size
+    sign = "-" if amount_minor < 0 else ""
+    return f"{sign}{units}.{minor:0{e}d}" if e else f"{sign}{units}"
 
 
 def rate_to_e12(value: str | int | Decimal) -> int:

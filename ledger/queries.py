@@ -14,6 +14,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, Decimal
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -85,6 +86,8 @@ class Queries:
         self._generation = 0  # bumped when reference data (rates, budgets...) changes
         self._inflight: dict[tuple, Future] = {}  # see _shared
         self._inflight_lock = threading.Lock()
+        self._prepared_state: tuple | None = None  # see _prepared
+        self._prepared_items: dict[tuple, Any] = {}
         ledger.listeners.append(self._on_append)
         ledger.precheck = self.precheck_budgets
 
@@ -98,6 +101,18 @@ class Queries:
         self.cols.reload_reference(self.store)
         self._committed = self._committed_after = None  # rates or budgets may have changed
         self._generation += 1
+
+    def _prepared(self, key: tuple, build: Callable[[], Any]) -> Any:
+        """Group tables and conversion cells, kept while the ledger state they came from holds
+        (entry count and reference generation): repeated reads skip rebuilding them."""
+        state = (self.cols.n, self._generation)
+        if self._prepared_state != state:
+            self._prepared_state, self._prepared_items = state, {}
+        if key not in self._prepared_items:
+            if len(self._prepared_items) >= 64:
+                self._prepared_items.clear()
+            self._prepared_items[key] = build()
+        return self._prepared_items[key]
 
     def _shared(self, key: tuple, compute: Callable[[], dict]) -> dict:
         """One computation for identical concurrent reads of the same ledger state.
@@ -356,8 +371,12 @@ class Queries:
     def _totals(self, by: list[str], currency: str, fx: str, filters: dict[str, list]) -> dict:
         with self.cols.lock:
             arrays = self.cols.view()
-            terms, labels, strides, n_groups = self._terms(by, filters)
-            conv = self._conversion([currency], fx)
+            terms, labels, strides, n_groups = self._prepared(
+                ("terms", tuple(by), repr(filters)), lambda: self._terms(by, filters)
+            )
+            conv = self._prepared(
+                ("conversion", currency, fx), lambda: self._conversion([currency], fx)
+            )
             out = self._rollup(arrays, terms, n_groups, conv, np.zeros(n_groups, np.int64))
         rows = []
         nonzero = np.flatnonzero((out[:, 0] != 0) | (out[:, 1] != 0) | (out[:, 2] != 0))

@@ -279,7 +279,9 @@ class Store:
             return (0, "")
         row = _first(
             self.cursor(),
-            "SELECT f.seq, f.sha256, (SELECT count(*) FROM line_entries WHERE feed_seq <= f.seq) "
+            # the feeds' own entry counts: no scan of line_entries (each feed's row is
+            # written in the transaction that appends its entries)
+            "SELECT f.seq, f.sha256, (SELECT sum(entries) FROM feeds WHERE seq <= f.seq) "
             "FROM feeds f WHERE f.seq = (SELECT feed_seq FROM line_entries WHERE entry_seq = ?)",
             [int(n_entries) - 1],
         )

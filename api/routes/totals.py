@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 
 from api.deps import QueriesDep, ReadScope
 from api.models import TotalsAnswer
@@ -54,7 +54,7 @@ def get_totals(
     ] = None,
     currency: Annotated[str, Query(description="reporting currency, ISO 4217")] = "USD",
     fx: Annotated[str, Query(description="order-date, or YYYY-MM-DD")] = "order-date",
-) -> dict:
+) -> Response:
     dims = [d.strip() for item in by or [] for d in item.split(",") if d.strip()]
     filters: dict[str, list[str]] = {}
     unknown = []
@@ -72,4 +72,8 @@ def get_totals(
             f"{', '.join(repr(n) for n in names)}; filters are dims: {', '.join(DIMENSIONS)}", 422,
             errors=[RowError(None, n, f"unknown query parameter {n!r}") for n in names],
         )  # fmt: skip
-    return queries.totals(dims, currency=currency, fx=fx, filters=filters)
+    answer = queries.totals(dims, currency=currency, fx=fx, filters=filters)
+    # serialised here in one pass: FastAPI's own path walks every row of a returned dict
+    # in Python first (~10 ms for 240 rows, seconds for a million groups)
+    body = TotalsAnswer.model_validate(answer).model_dump_json()
+    return Response(body, media_type="application/json")
