@@ -128,6 +128,10 @@ class AppendResult:
     new_key_hashes: np.ndarray | None = None  # line keys new to the ledger (for KeyIndex)
 
 
+# A line key's hash for the KeyIndex: the same types on both sides, or equal keys could
+# hash apart and a revision pass for a new line.
+_KEY_HASH = "hash(CAST(order_id AS VARCHAR), CAST(line_no AS INTEGER))"
+
 # The current-entry answer when no incoming line is in the ledger.
 _NO_CURRENT = pa.table(
     {
@@ -387,12 +391,12 @@ class Store:
         n = batch.num_rows
         incoming = batch.append_column("_row", pa.array(np.arange(n, dtype=np.int64)))
         con.register("incoming", incoming)
-        hashed = con.sql("SELECT _row, hash(order_id, line_no) AS h FROM incoming").to_arrow_table()
+        hashed = con.sql(f"SELECT _row, {_KEY_HASH} AS h FROM incoming").to_arrow_table()
         key_hash = np.empty(n, dtype=np.uint64)
         key_hash[hashed["_row"].to_numpy()] = hashed["h"].to_numpy()
         if self._keys is None:
             self._keys = KeyIndex(
-                con.sql("SELECT hash(order_id, line_no) AS h FROM line_entries")
+                con.sql(f"SELECT {_KEY_HASH} AS h FROM line_entries")
                 .to_arrow_table()["h"]
                 .to_numpy()
             )
