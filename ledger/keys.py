@@ -8,13 +8,16 @@ only sends the feed down that exact path, so a collision costs time, never
 correctness.
 
 Kept as a few sorted runs (8 bytes per line), merged like a binary counter so
-each hash is re-sorted O(log n) times in all; a lookup is a binary search per
-run. The store builds it on first use and adds each committed feed's keys.
+each hash is re-sorted O(log n) times in all; a lookup is a galloping merge of
+the sorted probes with each run. The store builds it on first use and adds
+each committed feed's keys.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from kernels.search import member_sorted
 
 
 class KeyIndex:
@@ -42,13 +45,12 @@ class KeyIndex:
     def contains(self, hashes: np.ndarray) -> np.ndarray:
         """Per hash: whether it is in the index."""
         hashes = np.asarray(hashes, dtype=np.uint64)
-        # sorted probes search ~5x faster: numpy starts each search where the last ended
+        # the probes sorted too: one galloping merge per run
         order = np.argsort(hashes)
         probes = hashes[order]
         found_sorted = np.zeros(len(hashes), dtype=bool)
         for run in self.runs:
-            at = np.minimum(np.searchsorted(run, probes), len(run) - 1)
-            found_sorted |= run[at] == probes
+            member_sorted(run, probes, found_sorted)
         found = np.empty(len(hashes), dtype=bool)
         found[order] = found_sorted
         return found
