@@ -357,3 +357,20 @@ def test_identical_concurrent_reads_share_one_computation(ledger):
     after = q.totals(["entity"], "USD")
     assert len(runs) == 2
     assert after["total"]["amount_minor"] == answers[0]["total"]["amount_minor"] + 100_000
+
+
+def test_new_rates_change_the_answer(ledger):
+    """Totals keep their conversion cells between reads; new rates must replace them."""
+    import json as _json
+
+    ledger.ingest_bytes(GOLDEN_CSV.encode(), "csv")
+    q = Queries(ledger, cache=False)
+    before = q.totals(["entity"], "USD")
+    assert before["total"]["amount_minor"] == total_in(GOLDEN_CSV, "USD", RATES)
+    assert q.totals(["entity"], "USD") == before  # the second read reuses the cells
+    new_rates = [dict(r, usd_per_unit=str(float(r["usd_per_unit"]) * 2)) for r in RATES]
+    reference.load(ledger.store, "fx-rates", _json.dumps(new_rates).encode(), "json")
+    q.reload_reference()
+    after = q.totals(["entity"], "USD")
+    assert after["total"]["amount_minor"] == total_in(GOLDEN_CSV, "USD", new_rates)
+    assert after["total"]["amount_minor"] != before["total"]["amount_minor"]
