@@ -17,6 +17,7 @@ Each kernel is a loop over typed arrays that fills `out`. Inputs (see
 
 from __future__ import annotations
 
+import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -119,6 +120,15 @@ def _in_chunks(n: int, n_chunks: int, body) -> None:
 
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
+
+
+def _forget_pool() -> None:
+    """In a forked child the parent's pool threads do not exist: start a new pool there."""
+    global _pool, _pool_lock
+    _pool, _pool_lock = None, threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_pool)
 
 
 def _threads(n: int) -> ThreadPoolExecutor:

@@ -49,8 +49,10 @@ def backend(requested: str | None = None) -> str:
 
 def _nvidia_driver_present() -> bool:
     """A cheap look before asking numba: importing numba.cuda alone takes most of a second."""
-    if os.environ.get("NUMBA_CUDA_DRIVER") or sys.platform != "linux":
-        return True  # a driver named by hand, or a platform we cannot tell cheaply: ask numba
+    if os.environ.get("NUMBA_CUDA_DRIVER") or os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
+        return True  # a driver named by hand, or the simulator: ask numba
+    if sys.platform != "linux":
+        return True  # a platform we cannot tell cheaply: ask numba
     return any(
         os.path.exists(p) for p in ("/proc/driver/nvidia/version", "/dev/nvidiactl", "/dev/dxg")
     )

@@ -326,3 +326,43 @@ def test_rollup_with_more_near_ties_than_the_pending_buffer():
     assert out[0, 2] == sum(half_even_div(int(a) * 5 * 10**11, 10**12) for a in good)
     assert out[0, 0] == n - 3
     assert err.tolist() == [3, 1]
+
+
+def test_rollup_runs_in_a_forked_child():
+    """A process forked after the kernels' thread pool exists (a pre-forking server) gets its
+    own pool: its roll-up finishes and matches the parent's."""
+    import os
+    import signal
+    import warnings
+
+    rng = np.random.default_rng(9)
+    codes, amount, quantity, lines, rates = _random_ledger(rng, 20_000)
+    amount //= 1000
+    num, den, ratio, fast = _tables(rates, np.array([2, 0, 3, 2], np.int64), target=0)
+
+    def run() -> list:
+        out = np.zeros((6, 4), np.int64)
+        err = np.zeros(2, np.int64)
+        cpu.rollup(
+            codes, np.array([1], np.int64), np.arange(6, dtype=np.int64)[None, :], np.int64(-1),
+            np.zeros(6, np.int64), np.zeros(6, np.int64), codes[8], codes[7], amount, quantity,
+            lines, num, den, ratio, fast, np.int64(-1), np.int64(5), 2, out, err,
+        )  # fmt: skip
+        return out.tolist() + [err.tolist()]
+
+    parent = run()  # creates the pool in this process
+    read_end, write_end = os.pipe()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads alive
+        pid = os.fork()
+    if pid == 0:  # the child: answer through the pipe, never return into pytest
+        try:
+            signal.alarm(120)  # a child whose pool never runs is killed: the test fails
+            os.write(write_end, repr(run()).encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end) as answer:
+        child = answer.read()
+    os.waitpid(pid, 0)
+    assert child == repr(parent)
