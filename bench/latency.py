@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 import time
@@ -36,19 +37,32 @@ def latency_summary(times_ms: list[float], wall_s: float | None = None) -> dict:
     return out
 
 
-def concurrent(url: str, clients: int, requests_per_client: int) -> dict:
-    """`clients` threads, each with its own connection, all started together."""
+# Eight different requests of the same work: the 3 dims in each order, and two with a
+# filter that keeps every line. Identical concurrent requests share one computation
+# (ledger.queries: Queries._shared); these do not.
+DISTINCT_PATHS = [
+    "/v1/totals?by=" + ",".join(order) + "&currency=USD" for order in itertools.permutations(BY)
+] + [
+    "/v1/totals?by=" + ",".join(BY[::-1]) + "&currency=USD&acquisition=purchase&acquisition=lease",
+    "/v1/totals?by=" + ",".join(BY) + "&currency=USD&acquisition=purchase&acquisition=lease",
+]
+
+
+def concurrent(url: str | list[str], clients: int, requests_per_client: int) -> dict:
+    """`clients` threads, each with its own connection, all started together; client k
+    asks for url[k] when given a list (one URL per client)."""
+    urls = url if isinstance(url, list) else [url] * clients
     times: list[list[float]] = [[] for _ in range(clients)]
     failures: list[str] = []
     barrier = threading.Barrier(clients + 1)
 
     def client(k: int) -> None:
         with httpx.Client(timeout=600) as http:
-            http.get(url)  # connect and warm this connection
+            http.get(urls[k])  # connect and warm this connection
             barrier.wait()
             for _ in range(requests_per_client):
                 started = time.perf_counter()
-                answer = http.get(url)
+                answer = http.get(urls[k])
                 times[k].append((time.perf_counter() - started) * 1000)
                 if answer.status_code != 200:
                     failures.append(f"{answer.status_code}: {answer.text[:200]}")
@@ -67,7 +81,8 @@ def concurrent(url: str, clients: int, requests_per_client: int) -> dict:
 
 
 def measure(q, base_url: str | None, requests: int) -> dict:
-    """{"totals_e2e_ms"} in process, plus {"totals_1_client", "totals_8_clients"} over HTTP.
+    """{"totals_e2e_ms"} in process, plus {"totals_1_client", "totals_8_clients" (the same
+    request), "totals_8_clients_distinct" (8 different requests)} over HTTP.
 
     In-process and 1-client HTTP calls are interleaved; the HTTP answer is checked
     equal to the kernel's first.
@@ -103,5 +118,8 @@ def measure(q, base_url: str | None, requests: int) -> dict:
         result["http"] = {
             "totals_1_client": latency_summary(raw["totals_1_client"]),
             "totals_8_clients": concurrent(base_url + PATH, 8, max(1, requests // 8 * 2)),
+            "totals_8_clients_distinct": concurrent(
+                [base_url + p for p in DISTINCT_PATHS], 8, max(1, requests // 8 * 2)
+            ),
         }
     return result

@@ -59,6 +59,13 @@ def _get(d: dict | None, *keys):
     return d
 
 
+HTTP_TITLES = (
+    ("totals_1_client", "1 client"),
+    ("totals_8_clients", "8 clients, the same request"),
+    ("totals_8_clients_distinct", "8 clients, 8 different requests"),
+)
+
+
 def _target(what: str, value, limit: str, met) -> dict:
     return {"what": what, "value": value, "target": limit, "met": met}
 
@@ -235,7 +242,7 @@ def markdown(r: dict, heading: str = "##") -> str:
         f"| use case in process, JSON out | {_value(q.get('totals_e2e_p50_ms'))} | "
         f"{_value(q.get('totals_e2e_p99_ms'))} | {_value(q.get('totals_e2e_requests'))} |",
     ]
-    for key, title in (("totals_1_client", "1 client"), ("totals_8_clients", "8 clients")):
+    for key, title in HTTP_TITLES:
         s = http.get(key)
         if s:
             out.append(
@@ -451,7 +458,7 @@ def summary_markdown(r: dict) -> str:
         )
     http, ing = r.get("http") or {}, r.get("ingest") or {}
     rows = []
-    for key, title in (("totals_1_client", "1 client"), ("totals_8_clients", "8 clients")):
+    for key, title in HTTP_TITLES:
         s = http.get(key)
         if s:
             rows.append(

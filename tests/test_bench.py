@@ -57,6 +57,7 @@ def test_suite_shape(suite_run):
         assert set(r[work]) >= {"kernel_ms", "duckdb_ms"}
     assert set(r["http"]) >= {"totals_1_client", "totals_8_clients", "start_s"}
     assert r["http"]["totals_8_clients"]["requests"] > 0
+    assert r["http"]["totals_8_clients_distinct"]["requests"] > 0
     for method in ("duckdb_raw_append", "store_arrow", "store_csv", "http_arrow", "http_csv",
                    "http_json"):  # fmt: skip
         assert r["ingest"][method]["lines_per_s"] > 0
