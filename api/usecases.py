@@ -11,9 +11,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from api import metrics
-from kernels import dispatch
 from ledger.ingest import Ledger
-from ledger.queries import DIMENSIONS, Queries
+from ledger.queries import DIMENSIONS, Queries, warm_kernels
 
 log = logging.getLogger("chip_ledger.api")
 
@@ -33,7 +32,7 @@ def open_queries(ledger: Ledger) -> Queries:
     # compile (or load from numba's cache) every kernel on tiny inputs, so the first request
     # pays no compile time; on a thread, while the columns load (numpy copies without the GIL)
     warm = ThreadPoolExecutor(max_workers=1, thread_name_prefix="warm-up")
-    warmed = warm.submit(dispatch.warm_up)
+    warmed = warm.submit(warm_kernels)
     try:
         queries = Queries(ledger)
         loaded = time.perf_counter() - started

@@ -33,7 +33,6 @@ from kernels.scalar import (
     group_of,
     muldiv_half_even,
     nearest_if_clear,
-    round_if_clear,
 )
 
 
@@ -263,8 +262,8 @@ def _exact(
         )  # fmt: skip
         if g < 0 or cell < 0:
             continue  # dropped, or already counted as bad in the hot loop
-        if j >= n_pending and round_if_clear(amount[i], ratio_flat[cell])[1]:
-            continue  # converted in the hot loop
+        if j >= n_pending and nearest_if_clear(np.float64(amount[i]) * ratio_flat[cell])[1]:
+            continue  # converted in the hot loop (the very same test)
         converted = muldiv_half_even(
             amount[i], num_flat[cell], den_flat[cell], ratio_flat[cell], fast_flat[cell]
         )

@@ -164,17 +164,6 @@ def nearest_if_clear(x):
 
 
 @register_jitable
-def round_if_clear(a, ratio):
-    """(q, True) when float rounding of a * ratio is provably exact (`nearest_if_clear`).
-
-    Else (q, False): the caller must use `muldiv_half_even`.
-    """
-    y, clear = nearest_if_clear(np.float64(a) * ratio)
-    # clamped so the conversion to int64 is defined even when the answer is unused
-    return np.int64(min(max(y, -(2.0**62)), 2.0**62)), clear
-
-
-@register_jitable
 def muldiv_half_even(a, num, den, ratio, fast_max):
     """round_half_even(a * num / den), exact; ratio = float(num / den), fast_max as above."""
     if a > fast_max or a < -fast_max:

@@ -38,6 +38,11 @@ RULE_KINDS = ["tpp_license", "tpp_notify", "product_license", "product_caution",
 KernelObserver = Callable[[str, float], None]
 
 
+def warm_kernels(backend: str | None = None) -> float:
+    """Compile or load every kernel on tiny inputs (no ledger needed); returns seconds taken."""
+    return dispatch.warm_up(backend)
+
+
 def _bad_param(name: str, message: str) -> LedgerError:
     return LedgerError(
         "invalid-parameter", "Invalid query parameter", f"{name}: {message}", 422,
@@ -141,10 +146,6 @@ class Queries:
         finally:
             with self._inflight_lock:
                 del self._inflight[key]
-
-    def warm_up(self) -> float:
-        """Compile or load every kernel on tiny inputs; returns the seconds it took."""
-        return dispatch.warm_up(self.backend)
 
     def save_cache(self) -> None:
         """Write the resident columns beside the ledger, so the next start maps them back."""
@@ -365,14 +366,16 @@ class Queries:
         filter_key = tuple(sorted((k, tuple(str(v) for v in vs)) for k, vs in filters.items()))
         return self._shared(
             ("totals", tuple(by), currency, fx, filter_key),
-            lambda: self._totals(by, currency, fx, filters),
+            lambda: self._totals(by, currency, fx, filters, filter_key),
         )
 
-    def _totals(self, by: list[str], currency: str, fx: str, filters: dict[str, list]) -> dict:
+    def _totals(
+        self, by: list[str], currency: str, fx: str, filters: dict[str, list], filter_key: tuple
+    ) -> dict:
         with self.cols.lock:
             arrays = self.cols.view()
             terms, labels, strides, n_groups = self._prepared(
-                ("terms", tuple(by), repr(filters)), lambda: self._terms(by, filters)
+                ("terms", tuple(by), filter_key), lambda: self._terms(by, filters)
             )
             conv = self._prepared(
                 ("conversion", currency, fx), lambda: self._conversion([currency], fx)
