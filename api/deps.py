@@ -9,10 +9,10 @@ from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.settings import Settings, is_loopback
-from ledger.errors import LedgerError
-from ledger.ingest import Ledger
-from ledger.queries import Queries
-from ledger.store import Store
+from ledger.domain.errors import LedgerError
+from ledger.ledger import Ledger
+from ledger.read.queries import Queries
+from ledger.store.store import Store
 
 
 def get_settings(request: Request) -> Settings:

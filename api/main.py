@@ -18,8 +18,8 @@ from api.problems import Problem
 from api.routes import budgets, compliance, health, orders, reference, sourcing, sql, totals
 from api.settings import Settings, is_loopback
 from api.usecases import open_queries
-from ledger.ingest import Ledger
-from ledger.store import Store
+from ledger.ledger import Ledger
+from ledger.store.store import Store
 
 log = logging.getLogger("chip_ledger.api")
 

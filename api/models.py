@@ -1,6 +1,6 @@
 """Request and answer models: they document the contract in the OpenAPI schema.
 
-Answers of the read use cases are JSON-ready dicts built in `ledger.queries`;
+Answers of the read use cases are JSON-ready dicts built in `ledger.read.queries`;
 the models here name their known members and allow more.
 """
 

@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ledger.errors import LedgerError
+from ledger.domain.errors import LedgerError
 
 log = logging.getLogger("chip_ledger.api")
 

@@ -1,4 +1,4 @@
-"""The read use cases of `ledger.queries`, found once at start-up.
+"""The read use cases of `ledger.read.queries`, found once at start-up.
 
 Loading them maps the resident columns back (or rebuilds them) and warms the
 kernels, so the first request pays no compile time.
@@ -11,8 +11,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from api import metrics
-from ledger.ingest import Ledger
-from ledger.queries import DIMENSIONS, Queries, warm_kernels
+from ledger.ledger import Ledger
+from ledger.read.queries import DIMENSIONS, Queries, warm_kernels
 
 log = logging.getLogger("chip_ledger.api")
 

@@ -48,7 +48,7 @@ def measure(q, runs: int, sizes: tuple[int, ...] = SIZES) -> dict:
     from numba import cuda
 
     from kernels import dispatch
-    from ledger import columns as C
+    from ledger.resident import columns as C
 
     n = q.cols.n
     view = q.cols.view()

@@ -39,7 +39,7 @@ def latency_summary(times_ms: list[float], wall_s: float | None = None) -> dict:
 
 # Eight different requests of the same work: the 3 dims in each order, and two with a
 # filter that keeps every line. Identical concurrent requests share one computation
-# (ledger.queries: Queries._shared); these do not.
+# (ledger.read.queries: Queries._shared); these do not.
 DISTINCT_PATHS = [
     "/v1/totals?by=" + ",".join(order) + "&currency=USD" for order in itertools.permutations(BY)
 ] + [

@@ -12,9 +12,9 @@ from pathlib import Path
 _FOOTPRINT = """
 import json, sys
 from bench.memory import rss_bytes
-from ledger.ingest import Ledger
-from ledger.queries import Queries
-from ledger.store import Store
+from ledger.ledger import Ledger
+from ledger.read.queries import Queries
+from ledger.store.store import Store
 store = Store(sys.argv[1])
 before = rss_bytes()
 q = Queries(Ledger(store), cache=True)

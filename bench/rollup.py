@@ -130,7 +130,7 @@ def sql_rows(cur, text: str) -> dict:
 
 def floor_words(q) -> tuple[tuple, int]:
     """The bytes the roll-up kernel reads, as uint64 views, and their size."""
-    from ledger import columns as C
+    from ledger.resident import columns as C
 
     n = q.cols.n
     view = q.cols.view()
@@ -251,9 +251,9 @@ def cold_compile_seconds() -> tuple[float, float]:
 
 def main(argv: list[str] | None = None) -> dict:
     from kernels import dispatch
-    from ledger.ingest import Ledger
-    from ledger.queries import Queries
-    from ledger.store import Store
+    from ledger.ledger import Ledger
+    from ledger.read.queries import Queries
+    from ledger.store.store import Store
 
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--db", default=os.environ.get("CHIP_LEDGER_DB", "chip-ledger.duckdb"))

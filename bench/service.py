@@ -46,7 +46,7 @@ class Service:
     def start(self, timeout_s: float = 600) -> float:
         env = dict(os.environ)
         env.pop("CHIP_LEDGER_API_KEYS", None)  # unauthenticated on loopback, as `make serve`
-        command = [sys.executable, "-m", "ledger.cli", "--db", self.db, "serve",
+        command = [sys.executable, "-m", "cli.main", "--db", self.db, "serve",
                    "--host", HOST, "--port", str(self.port)]  # fmt: skip
         log = self.log_path.open("ab")
         offset = log.tell()

@@ -81,8 +81,8 @@ def _copy_ledger(src: Path, dst: Path) -> None:
 def demo_ledger(lines: int, data_dir: Path) -> Path:
     """A demo ledger of `lines` lines, built once and reused while complete."""
     from ledger import demo
-    from ledger.ingest import Ledger
-    from ledger.store import Store
+    from ledger.ledger import Ledger
+    from ledger.store.store import Store
 
     data_dir.mkdir(parents=True, exist_ok=True)
     path = data_dir / f"bench-{lines}.duckdb"
@@ -165,9 +165,9 @@ def run(args: argparse.Namespace, fallback_db: str | None = None) -> dict:
     )
     from bench.service import Service
     from kernels import dispatch
-    from ledger.ingest import Ledger
-    from ledger.queries import Queries
-    from ledger.store import Store
+    from ledger.ledger import Ledger
+    from ledger.read.queries import Queries
+    from ledger.store.store import Store
 
     lines = args.lines or (SCALES[args.scale] if args.scale else None)
     if lines is None:
@@ -347,7 +347,7 @@ def import_seconds() -> float:
     """What a fresh interpreter takes to import the service (best of two)."""
     import subprocess
 
-    code = "import time; t = time.perf_counter(); import api.main, ledger.queries; "
+    code = "import time; t = time.perf_counter(); import api.main, ledger.read.queries; "
     code += "print(time.perf_counter() - t)"
     took = [
         float(

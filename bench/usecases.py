@@ -13,7 +13,7 @@ import json
 from collections.abc import Callable
 
 from bench.timing import interleave, must_equal, summary
-from ledger.money import format_minor
+from ledger.domain.money import format_minor
 
 CONVERT = "bench_half_even(e.amount_minor * c.ratio, e.amount_minor, c.num, c.den)"
 

@@ -7,7 +7,7 @@ parallel loop several times slower than a plain one; and with one pool,
 no OpenMP workers are left spin-waiting after one kernel while the next runs.
 
 Each kernel is a loop over typed arrays that fills `out`. Inputs (see
-`ledger.columns` for how they are built):
+`ledger.resident.columns` for how they are built):
   codes[src, i]     uint16 dictionary code of source column `src` for entry i
   term_src[t]       the source column of term t; term_tab[t, code] its contribution
                     to the group index, or -1 when the entry is filtered out

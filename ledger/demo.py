@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ledger import reference
-from ledger.ingest import Ledger
+from ledger.ledger import Ledger
 
 SEED = 20250101
 FX_START = dt.date(2023, 1, 1)

@@ -11,8 +11,8 @@ os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")
 import pytest  # noqa: E402
 
 from ledger import reference  # noqa: E402
-from ledger.ingest import Ledger  # noqa: E402
-from ledger.store import Store  # noqa: E402
+from ledger.ledger import Ledger  # noqa: E402
+from ledger.store.store import Store  # noqa: E402
 from tests import strategies  # noqa: E402, F401  (registers the hypothesis profiles)
 
 ENTITIES_CSV = b"""entity,hq_country,fy_start_month

@@ -7,7 +7,7 @@ import datetime as dt
 import io
 from decimal import ROUND_HALF_EVEN, Decimal
 
-from ledger.money import MINOR_EXPONENT
+from ledger.domain.money import MINOR_EXPONENT
 
 
 def rate_on(rates: list[dict], currency: str, day: dt.date) -> Decimal:

@@ -25,7 +25,7 @@ import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 import pytest
 
-from ledger.store import Store
+from ledger.store.store import Store
 from tests.conftest import GOLDEN_CSV, load_reference
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,9 +55,9 @@ DIGEST_SQL = (
 
 def queries_available() -> bool:
     try:
-        import ledger.queries  # noqa: F401
+        import ledger.read.queries  # noqa: F401
     except ModuleNotFoundError as e:
-        if e.name != "ledger.queries":
+        if e.name != "ledger.read.queries":
             raise
         return False
     return True

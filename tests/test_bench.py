@@ -7,12 +7,12 @@ import json
 import pytest
 
 from bench import report, rollup
-from ledger.ingest import Ledger
+from ledger.ledger import Ledger
 from tests.conftest import GOLDEN_CSV
 
 
 def test_rollup_bench_smoke(tmp_path, db_path):
-    from ledger.store import Store
+    from ledger.store.store import Store
     from tests.conftest import load_reference
 
     store = Store(db_path)
@@ -121,8 +121,8 @@ def test_targets_from_figures():
 def test_gpu_rollup_smoke_under_the_simulator(tmp_path, db_path):
     """The GPU phase on the CUDA simulator (tests set NUMBA_ENABLE_CUDASIM=1), tiny."""
     from bench import gpu
-    from ledger.queries import Queries
-    from ledger.store import Store
+    from ledger.read.queries import Queries
+    from ledger.store.store import Store
     from tests.conftest import load_reference
 
     store = Store(db_path)

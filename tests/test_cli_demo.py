@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def cli(tmp_path, *args, check=True):
     env = dict(os.environ, PYTHONPATH=str(ROOT), CHIP_LEDGER_DB=str(tmp_path / "cli.duckdb"))
     proc = subprocess.run(
-        [sys.executable, "-m", "ledger.cli", *args],
+        [sys.executable, "-m", "cli.main", *args],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     if check and proc.returncode != 0:

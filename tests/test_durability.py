@@ -11,12 +11,12 @@ import sys
 import time
 from pathlib import Path
 
-from ledger.store import Store
+from ledger.store.store import Store
 
 CHILD = r"""
 import sys, json
-from ledger.ingest import Ledger
-from ledger.store import Store
+from ledger.ledger import Ledger
+from ledger.store.store import Store
 from ledger import demo
 
 db, start, ack_path = sys.argv[1], int(sys.argv[2]), sys.argv[3]

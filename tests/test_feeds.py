@@ -7,8 +7,8 @@ from decimal import Decimal
 
 import pytest
 
-from ledger.errors import LedgerError
-from ledger.feeds import format_of_content_type, read_feed
+from ledger.domain.errors import LedgerError
+from ledger.domain.feeds import format_of_content_type, read_feed
 from tests.conftest import load_reference
 from tests.test_api_support import encode as encode_feed
 
@@ -30,8 +30,8 @@ ENTRY_COLUMNS = (
 
 @pytest.mark.parametrize("fmt", ["json", "ndjson", "arrow", "parquet"])
 def test_every_format_gives_identical_entries(tmp_path, fmt):
-    from ledger.ingest import Ledger
-    from ledger.store import Store
+    from ledger.ledger import Ledger
+    from ledger.store.store import Store
 
     results = {}
     for name in ("csv", fmt):
@@ -95,7 +95,7 @@ def _big_json(n: int = 600, numeric: bool = False) -> tuple[list[dict], bytes]:
 
 @pytest.mark.parametrize("numeric", [False, True])
 def test_large_json_takes_the_fast_route_and_reads_the_same_lines(numeric):
-    from ledger import feeds
+    from ledger.domain import feeds
 
     rows, data = _big_json(numeric=numeric)
     assert len(data) >= feeds.FAST_JSON_BYTES
@@ -103,7 +103,7 @@ def test_large_json_takes_the_fast_route_and_reads_the_same_lines(numeric):
     assert fast is not None and fast.num_rows == len(rows)
     slow = feeds._rows_to_table(json.loads(data, parse_float=str, parse_int=str), "JSON")
     # the same text for every cell once both are seen as text
-    from ledger.batches import _as_text
+    from ledger.domain.validate import _as_text
 
     for name in slow.column_names:
         got = _as_text(fast.column(name).combine_chunks())[0].to_pylist()
@@ -118,7 +118,7 @@ def test_large_json_takes_the_fast_route_and_reads_the_same_lines(numeric):
 
 @pytest.mark.parametrize("literal", [b"12345678901234.567", b"1e3", b"1.5E-2"])
 def test_numbers_a_float_may_not_carry_take_the_exact_route(literal):
-    from ledger import feeds
+    from ledger.domain import feeds
 
     _, data = _big_json()
     data = data.replace(b'"unit_price": "120000.50"', b'"unit_price": ' + literal, 1)

@@ -11,7 +11,7 @@ from numba import njit
 
 from kernels import cpu
 from kernels.scalar import muldiv_half_even, muldiv_half_even_exact
-from ledger.money import half_even_div
+from ledger.domain.money import half_even_div
 from tests.strategies import amounts_minor, exponents, rates_e12
 
 pytestmark = pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")

@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ledger.keys import KeyIndex
+from ledger.resident.keys import KeyIndex
 
 hashes = st.lists(st.integers(0, 2**64 - 1), max_size=40)
 

@@ -7,11 +7,11 @@ import json
 import pytest
 
 from ledger import demo, reference
-from ledger.errors import LedgerError
-from ledger.ingest import Ledger
-from ledger.money import MINOR_EXPONENT
-from ledger.queries import DIMENSIONS, Queries
-from ledger.store import Store
+from ledger.domain.errors import LedgerError
+from ledger.domain.money import MINOR_EXPONENT
+from ledger.ledger import Ledger
+from ledger.read.queries import DIMENSIONS, Queries
+from ledger.store.store import Store
 from tests.conftest import GOLDEN_CSV, HEADER, RATES
 from tests.reference import total_in
 

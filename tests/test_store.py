@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from ledger.errors import LedgerError
-from ledger.ingest import Ledger
-from ledger.store import Store
+from ledger.domain.errors import LedgerError
+from ledger.ledger import Ledger
+from ledger.store.store import Store
 from tests.conftest import GOLDEN_CSV, HEADER, RATES
 from tests.reference import total_in
 
@@ -83,9 +83,9 @@ def test_revision_and_cancellation(ledger):
 
 def test_orders_usd_equals_decimal_reference_with_half_even_cases(ledger):
     ledger.ingest_bytes(GOLDEN_CSV.encode(), "csv")
-    got = ledger.store.query("SELECT sum(amount_usd_minor)::BIGINT AS s FROM orders_usd")["s"][
-        0
-    ].as_py()
+    got = ledger.store.query("SELECT sum(amount_usd_minor)::BIGINT AS s FROM orders_usd")[
+        "s"
+    ][0].as_py()
     assert got == total_in(GOLDEN_CSV, "USD", RATES)
     per_line = ledger.store.query(
         "SELECT order_id, line_no, amount_usd_minor FROM orders_usd ORDER BY order_id, line_no"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ledger.errors import LedgerError
+from ledger.domain.errors import LedgerError
 from tests.conftest import GOLDEN_CSV, HEADER
 
 GOOD = "PO-9,1,0,open,ACME-CN,2025-02-01,Huawei,Ascend 910B,1,10.00,CNY,CN,DOM,inference,purchase,,,false,"
@@ -102,7 +102,7 @@ def test_duplicate_line_in_one_feed(ledger):
 
 
 def test_row_limit(store):
-    from ledger.ingest import Ledger
+    from ledger.ledger import Ledger
 
     small = Ledger(store, max_rows_per_feed=3)
     with pytest.raises(LedgerError) as e:

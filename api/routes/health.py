@@ -8,7 +8,7 @@ from api import metrics
 from api.deps import StoreDep
 from api.models import Health
 from api.problems import responses
-from ledger.errors import LedgerError
+from ledger.domain.errors import LedgerError
 
 router = APIRouter(tags=["health"])
 

@@ -10,8 +10,8 @@ from api import metrics
 from api.deps import BodyDep, IngestScope, LedgerDep
 from api.models import IngestAnswer
 from api.problems import responses
-from ledger.errors import LedgerError
-from ledger.feeds import FORMATS, format_of_content_type
+from ledger.domain.errors import LedgerError
+from ledger.domain.feeds import FORMATS, format_of_content_type
 
 router = APIRouter(prefix="/v1", tags=["orders"])
 

@@ -11,7 +11,7 @@ from api.deps import AdminScope, BodyDep, ReadScope, StoreDep
 from api.models import ReferenceLoaded, ReferenceRows
 from api.problems import COMMON, responses
 from ledger import reference
-from ledger.errors import LedgerError
+from ledger.domain.errors import LedgerError
 
 log = logging.getLogger("chip_ledger.api")
 

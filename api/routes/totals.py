@@ -10,7 +10,7 @@ from api.deps import QueriesDep, ReadScope
 from api.models import TotalsAnswer
 from api.problems import COMMON, responses
 from api.usecases import dimensions
-from ledger.errors import LedgerError, RowError
+from ledger.domain.errors import LedgerError, RowError
 
 router = APIRouter(prefix="/v1", tags=["reads"])
 

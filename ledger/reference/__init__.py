@@ -2,7 +2,7 @@
 
 Reference tables are small (thousands of rows), so each row is checked in
 plain Python for clear messages; feeds, which are large, are checked
-vectorised in `ledger.batches`. The shipped pack (`chips.csv`,
+vectorised in `ledger.domain.validate`. The shipped pack (`chips.csv`,
 `suppliers.csv`, `export_rules.json` beside this file) carries its sources.
 """
 
@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from ledger.batches import COUNTRY_CODES
-from ledger.errors import LedgerError, RowError, invalid
-from ledger.money import MAX_LINE_AMOUNT_MINOR, MINOR_EXPONENT, rate_to_e12, to_minor
+from ledger.domain.errors import LedgerError, RowError, invalid
+from ledger.domain.money import MAX_LINE_AMOUNT_MINOR, MINOR_EXPONENT, rate_to_e12, to_minor
+from ledger.domain.validate import COUNTRY_CODES
 
 PACK_DIR = Path(__file__).parent
 
@@ -406,7 +406,7 @@ def as_rows(store, name: str) -> list[dict]:
             elif isinstance(v, dt.date):
                 r[k] = v.isoformat()
         if table == "budgets":
-            from ledger.money import format_minor
+            from ledger.domain.money import format_minor
 
             r["amount"] = format_minor(r.pop("amount_minor"), r["currency"])
         if table == "export_rules":

@@ -25,9 +25,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ledger.batches import COUNTRY_CODES
-from ledger.money import MINOR_EXPONENT
-from ledger.schema import ACQUISITIONS, STATUSES, WORKLOADS
+from ledger.domain.money import MINOR_EXPONENT
+from ledger.domain.schema import ACQUISITIONS, STATUSES, WORKLOADS
+from ledger.domain.validate import COUNTRY_CODES
 
 CACHE_VERSION = 1
 EPOCH = dt.date(2000, 1, 1)

@@ -11,8 +11,8 @@ out = Console()
 
 
 def _queries(args):
-    from ledger.cli import db_path, open_ledger
-    from ledger.queries import Queries
+    from cli.main import db_path, open_ledger
+    from ledger.read.queries import Queries
 
     return Queries(open_ledger(db_path(args)))
 

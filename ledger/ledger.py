@@ -10,10 +10,10 @@ from collections.abc import Callable
 import pyarrow as pa
 import pyarrow.ipc as ipc
 
-from ledger.batches import validate
-from ledger.errors import LedgerError
-from ledger.feeds import read_feed
-from ledger.store import AppendResult, Store
+from ledger.domain.errors import LedgerError
+from ledger.domain.feeds import read_feed
+from ledger.domain.validate import validate
+from ledger.store.store import AppendResult, Store
 
 MAX_FEED_ID_CHARS = 200
 

@@ -16,9 +16,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pycountry
 
-from ledger.errors import LedgerError, RowError, invalid
-from ledger.money import MAX_LINE_AMOUNT_MINOR, MINOR_EXPONENT
-from ledger.schema import ACQUISITIONS, FEED_FIELDS, LINE_SCHEMA, STATUSES, WORKLOADS
+from ledger.domain.errors import LedgerError, RowError, invalid
+from ledger.domain.money import MAX_LINE_AMOUNT_MINOR, MINOR_EXPONENT
+from ledger.domain.schema import ACQUISITIONS, FEED_FIELDS, LINE_SCHEMA, STATUSES, WORKLOADS
 
 COUNTRY_CODES = frozenset(c.alpha_2 for c in pycountry.countries)
 MAX_QUANTITY = 10**9

@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from ledger.errors import LedgerError
+from ledger.domain.errors import LedgerError
 
 DEFAULT_DB = "chip-ledger.duckdb"
 err = Console(stderr=True)
@@ -25,8 +25,8 @@ def db_path(args) -> str:
 
 
 def open_ledger(path: str, snapshot_dir: str | None = None):
-    from ledger.ingest import Ledger
-    from ledger.store import Store
+    from ledger.ledger import Ledger
+    from ledger.store.store import Store
 
     return Ledger(Store(path, snapshot_dir=snapshot_dir))
 
@@ -72,7 +72,7 @@ def cmd_demo(args) -> int:
 
 
 def cmd_ingest(args) -> int:
-    from ledger.feeds import format_of_path
+    from ledger.domain.feeds import format_of_path
 
     ledger = open_ledger(db_path(args))
     status = 0
@@ -223,7 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
     suite.add_arguments(bn)
     bn.set_defaults(func=cmd_bench)
 
-    from ledger import report_cli
+    from cli import reports as report_cli
 
     report_cli.add_commands(sub)
     return p

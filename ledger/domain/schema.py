@@ -1,7 +1,7 @@
 """The line-item schema: what a feed may carry and what a validated batch holds.
 
 A feed line (DESIGN.md section 3) is validated and normalised by
-`ledger.batches` into one Arrow table of `LINE_SCHEMA`; the store adds the
+`ledger.domain.validate` into one Arrow table of `LINE_SCHEMA`; the store adds the
 entry columns of `ENTRY_EXTRA` when it appends.
 """
 

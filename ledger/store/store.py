@@ -22,11 +22,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ledger.batches import ReferenceView
-from ledger.errors import LedgerError, RowError, invalid
-from ledger.keys import KeyIndex
-from ledger.money import MINOR_EXPONENT
-from ledger.schema import CONTENT_FIELDS, ENTRY_SCHEMA, LINE_SCHEMA
+from ledger.domain.errors import LedgerError, RowError, invalid
+from ledger.domain.money import MINOR_EXPONENT
+from ledger.domain.schema import CONTENT_FIELDS, ENTRY_SCHEMA, LINE_SCHEMA
+from ledger.domain.validate import ReferenceView
+from ledger.resident.keys import KeyIndex
 
 SCHEMA_VERSION = 1
 ALLOWED_SQL = {duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN}

@@ -20,11 +20,11 @@ import numpy as np
 import pyarrow as pa
 
 from kernels import dispatch
-from ledger import columns as C
-from ledger.columns import ResidentColumns, date_of, day_of
-from ledger.errors import LedgerError, RowError
-from ledger.ingest import Ledger
-from ledger.money import MINOR_EXPONENT, format_minor
+from ledger.domain.errors import LedgerError, RowError
+from ledger.domain.money import MINOR_EXPONENT, format_minor
+from ledger.ledger import Ledger
+from ledger.resident import columns as C
+from ledger.resident.columns import ResidentColumns, date_of, day_of
 
 DIMENSIONS = [
     "entity", "fiscal_year", "supplier", "supplier_country", "chip_model", "vendor",

@@ -1,7 +1,7 @@
 """Feed readers: bytes of JSON, NDJSON, CSV, Arrow IPC or Parquet -> one raw Arrow table.
 
 A reader never guesses a type from the data: every CSV cell is read as text,
-JSON numbers keep their exact literal, and `ledger.batches` does all typing.
+JSON numbers keep their exact literal, and `ledger.domain.validate` does all typing.
 A malformed feed is a `LedgerError` naming the format and where it broke.
 """
 
@@ -17,7 +17,7 @@ import pyarrow.csv as pacsv
 import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 
-from ledger.errors import LedgerError, RowError
+from ledger.domain.errors import LedgerError, RowError
 
 FORMATS = {
     "json": "application/json",

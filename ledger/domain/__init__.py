@@ -1,0 +1,1 @@
+"""The pure domain: schema, money, errors, feed readers, validation, entry planning. No I/O."""

@@ -1,0 +1,1 @@
+"""The read use cases over the resident columns: totals, budgets, sourcing, compliance."""

@@ -1,0 +1,1 @@
+"""Resident state: numpy columns, dictionaries, lookups, key index, column cache. No SQL."""
