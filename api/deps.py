@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hmac
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -11,7 +11,6 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from api.settings import Settings, is_loopback
 from ledger.domain.errors import LedgerError
 from ledger.ledger import Ledger
-from ledger.read.queries import Queries
 from ledger.store.store import Store
 
 
@@ -27,8 +26,8 @@ def get_store(request: Request) -> Store:
     return request.app.state.ledger.store
 
 
-def get_queries(request: Request) -> Queries:
-    """The read use cases, built once at start-up (None only while shutting down)."""
+def get_queries(request: Request) -> Ledger:
+    """The ledger once its read use cases are ready (None only while starting or stopping)."""
     queries = getattr(request.app.state, "queries", None)
     if queries is None:
         raise LedgerError("not-ready", "Not ready", "the service is starting or stopping", 503)
@@ -38,7 +37,7 @@ def get_queries(request: Request) -> Queries:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 LedgerDep = Annotated[Ledger, Depends(get_ledger)]
 StoreDep = Annotated[Store, Depends(get_store)]
-QueriesDep = Annotated[Any, Depends(get_queries)]
+QueriesDep = Annotated[Ledger, Depends(get_queries)]
 
 # -- auth ------------------------------------------------------------------
 

@@ -20,7 +20,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from ledger.ledger import table_bytes
+from ledger.write import table_bytes
 
 MAX_SAFE_INT = 2**53 - 1
 

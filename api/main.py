@@ -18,8 +18,8 @@ from api.problems import Problem
 from api.routes import budgets, compliance, health, orders, reference, sourcing, sql, totals
 from api.settings import Settings, is_loopback
 from api.usecases import open_queries
+from ledger import service
 from ledger.ledger import Ledger
-from ledger.store.store import Store
 
 log = logging.getLogger("chip_ledger.api")
 
@@ -35,9 +35,11 @@ Export-control screening is screening support, not legal advice.
 
 
 def open_ledger(settings: Settings) -> Ledger:
-    store = Store(settings.db, snapshot_dir=settings.snapshot_dir)
-    ledger = Ledger(store, max_rows_per_feed=settings.max_rows_per_feed)
-    if settings.demo and store.count("line_entries") == 0:
+    ledger = Ledger.open(
+        settings.db, max_rows_per_feed=settings.max_rows_per_feed,
+        snapshot_dir=settings.snapshot_dir,
+    )  # fmt: skip
+    if settings.demo and ledger.entry_count() == 0:
         from ledger import demo
 
         log.warning("building the demo ledger (%s lines) in %s", settings.demo_lines, settings.db)
@@ -60,16 +62,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             )
         ledger = open_ledger(settings)
         app.state.ledger = ledger
+        url = getattr(app.state, "serve_url", None)
         try:
             # Loads the resident columns and warms the kernels before the first request.
             app.state.queries = open_queries(ledger)
+            if url:  # the CLI's read commands find this service through the record
+                service.write_record(settings.db, url)
+                print(f"chip-ledger: serving {settings.db} on {url} (API docs: {url}/docs)")
             yield
         finally:
-            queries = app.state.queries
-            if queries is not None and hasattr(queries, "save_cache"):
-                queries.save_cache()  # the next start maps the columns back
+            if url:
+                service.remove_record(settings.db)
             app.state.queries = None
-            ledger.store.close()
+            ledger.close()  # saves the resident columns: the next start maps them back
 
     app = FastAPI(
         title="chip-ledger",
@@ -118,8 +123,8 @@ def serve(db: str, host: str, port: int, demo: bool, demo_lines: int) -> int:
             host,
         )
         return 2
-    print(
-        f"chip-ledger: serving {db} on http://{host}:{port} (API docs: http://{host}:{port}/docs)"
-    )
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    log.info("opening %s (the service answers once the ledger is loaded)", db)
+    app = create_app(settings)
+    app.state.serve_url = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
+    uvicorn.run(app, host=host, port=port, log_level="info")
     return 0

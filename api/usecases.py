@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from api import metrics
 from ledger.ledger import Ledger
-from ledger.read.queries import DIMENSIONS, Queries, warm_kernels
+from ledger.read.queries import DIMENSIONS, warm_kernels
 
 log = logging.getLogger("chip_ledger.api")
 
@@ -26,15 +26,15 @@ def _observe_kernel(kernel: str, seconds: float) -> None:
     metrics.KERNEL_SECONDS.labels(kernel).observe(seconds)
 
 
-def open_queries(ledger: Ledger) -> Queries:
-    """`Queries(ledger)`: loads the resident columns, registers for appends, warms the kernels."""
+def open_queries(ledger: Ledger) -> Ledger:
+    """The ledger with its resident columns loaded and the kernels warm (ready for reads)."""
     started = time.perf_counter()
     # compile (or load from numba's cache) every kernel on tiny inputs, so the first request
     # pays no compile time; on a thread, while the columns load (numpy copies without the GIL)
     warm = ThreadPoolExecutor(max_workers=1, thread_name_prefix="warm-up")
     warmed = warm.submit(warm_kernels)
     try:
-        queries = Queries(ledger)
+        queries = ledger.reads
         loaded = time.perf_counter() - started
     finally:
         warm.shutdown(wait=True)
@@ -44,4 +44,4 @@ def open_queries(ledger: Ledger) -> Queries:
         "use cases ready: columns loaded in %.2f s, kernels warm after %.2f s",
         loaded, time.perf_counter() - started,
     )  # fmt: skip
-    return queries
+    return ledger

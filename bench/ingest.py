@@ -25,7 +25,7 @@ import pyarrow.csv as pacsv
 from bench.timing import interleave
 from ledger import demo
 from ledger.domain.feeds import FORMATS
-from ledger.ledger import table_bytes
+from ledger.write import table_bytes
 
 # order numbers far above the demo's and the sample feeds': every batch is new lines
 FIRST_LINE = 5 * 10**11

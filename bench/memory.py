@@ -13,11 +13,9 @@ _FOOTPRINT = """
 import json, sys
 from bench.memory import rss_bytes
 from ledger.ledger import Ledger
-from ledger.read.queries import Queries
-from ledger.store.store import Store
-store = Store(sys.argv[1])
+ledger = Ledger.open(sys.argv[1])
 before = rss_bytes()
-q = Queries(Ledger(store), cache=True)
+q = ledger.reads
 after = rss_bytes()
 print(json.dumps({"n": q.cols.n, "before": before, "after": after, "from": q.cols.loaded_from,
                   "capacity": q.cols.capacity}))

@@ -252,8 +252,6 @@ def cold_compile_seconds() -> tuple[float, float]:
 def main(argv: list[str] | None = None) -> dict:
     from kernels import dispatch
     from ledger.ledger import Ledger
-    from ledger.read.queries import Queries
-    from ledger.store.store import Store
 
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--db", default=os.environ.get("CHIP_LEDGER_DB", "chip-ledger.duckdb"))
@@ -262,9 +260,10 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--no-compile", action="store_true", help="skip the cold-compile measurement")
     args = p.parse_args(argv)
 
-    store = Store(args.db)
+    ledger = Ledger.open(args.db)
+    store = ledger.store
     started = time.perf_counter()
-    q = Queries(Ledger(store))
+    q = ledger.reads
     load_s = time.perf_counter() - started
     cur = store.cursor()
     threads_duckdb = cur.execute("SELECT current_setting('threads')").fetchall()[0][0]
@@ -294,7 +293,7 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"  kernel vs DuckDB: {r['duckdb_ms']['median'] / r['kernel_ms']['median']:.1f}x faster; "
           f"kernel / floor: {r['kernel_ms']['median'] / r['floor_ms']['median']:.1f}x")  # fmt: skip
     print(f"written {path}")
-    store.close()
+    ledger.close()
     return results
 
 

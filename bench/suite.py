@@ -102,9 +102,8 @@ def demo_ledger(lines: int, data_dir: Path) -> Path:
     shutil.rmtree(str(path) + ".columns", ignore_errors=True)
     _say(f"building a {lines:,}-line demo ledger in {path}")
     started = time.perf_counter()
-    ledger = Ledger(Store(path))
-    demo.build(ledger, lines)
-    ledger.store.close()
+    with Ledger.open(path) as ledger:
+        demo.build(ledger, lines)
     _say(f"built in {time.perf_counter() - started:.0f} s")
     return path
 
@@ -166,8 +165,6 @@ def run(args: argparse.Namespace, fallback_db: str | None = None) -> dict:
     from bench.service import Service
     from kernels import dispatch
     from ledger.ledger import Ledger
-    from ledger.read.queries import Queries
-    from ledger.store.store import Store
 
     lines = args.lines or (SCALES[args.scale] if args.scale else None)
     if lines is None:
@@ -214,9 +211,10 @@ def run(args: argparse.Namespace, fallback_db: str | None = None) -> dict:
     try:
         # -- 1. reads in this process ------------------------------------
         rss_before = rss_bytes()
-        store = Store(bench_db)
+        ledger = Ledger.open(bench_db)
+        store = ledger.store
         started = time.perf_counter()
-        q = Queries(Ledger(store))
+        q = ledger.reads
         load_s = time.perf_counter() - started
         rss_loaded = rss_bytes()
         n = q.cols.n
@@ -264,7 +262,7 @@ def run(args: argparse.Namespace, fallback_db: str | None = None) -> dict:
         # -- 3. ingest --------------------------------------------------------
         _say(f"ingest: {args.ingest_batch_lines:,}-line batches, in process, HTTP, raw DuckDB")
         results["ingest"] = ingest.measure(
-            q.ledger, service.url if service else None, work / "raw-append.duckdb", runs,
+            ledger, service.url if service else None, work / "raw-append.duckdb", runs,
             args.ingest_batch_lines, price_lines=1000 * max(n, 1_000_000),
             tag=dt.datetime.now().strftime("%Y%m%d%H%M%S%f"),
         )  # fmt: skip
@@ -304,7 +302,7 @@ def run(args: argparse.Namespace, fallback_db: str | None = None) -> dict:
             "service_peak_rss_bytes": service.peak_rss if service else None,
             "bench_peak_rss_bytes": peak_rss_bytes(),
         }
-        store.close()
+        ledger.close()
     finally:
         if service is not None:
             service.stop()

@@ -1,94 +1,129 @@
-"""CLI commands over the read use cases: totals, budgets, sourcing, compliance."""
+"""Report commands: totals, budgets, sourcing, compliance; local, or through a running service."""
 
 from __future__ import annotations
 
 import json
+import re
 
-from rich.console import Console
-from rich.table import Table
+from cli.output import out, show_rows
+from ledger import service
 
-out = Console()
-
-
-def _queries(args):
-    from cli.main import db_path, open_ledger
-    from ledger.read.queries import Queries
-
-    return Queries(open_ledger(db_path(args)))
+FORMATS = {"choices": ["table", "json", "csv"], "default": "table"}
 
 
-def _show(rows: list[dict], fmt: str, title: str = "") -> None:
-    if fmt == "json":
-        out.print_json(json.dumps(rows, default=str))
-        return
-    if not rows:
-        out.print(f"[dim]{title}: no rows[/]")
-        return
-    table = Table(*rows[0].keys(), title=title)
-    for row in rows:
-        table.add_row(*["" if v is None else str(v) for v in row.values()])
-    out.print(table)
+def _db(args) -> str:
+    from cli.main import db_path
+
+    return db_path(args)
+
+
+def through_service(args, kind: str) -> dict | None:
+    """The answer from the service serving this ledger, or None when none serves it."""
+    record = service.read_record(_db(args))
+    if record is None:
+        return None
+    from cli import remote
+
+    if kind == "sql":
+        return remote.post_sql(record, args.query, args.max_rows)
+    params: list[tuple[str, str]] = []
+    if kind == "totals":
+        params = [("by", args.by), ("currency", args.currency), ("fx", args.fx)]
+        params += [tuple(item.partition("=")[::2]) for item in args.filter or []]
+    else:
+        entity = getattr(args, "entity", None)
+        params = [("fiscal_year", _str(args.fiscal_year)), ("entity", entity)]
+        if kind == "compliance":
+            params = [("fiscal_year", _str(args.fiscal_year)), ("rule", args.rule),
+                      ("limit", str(args.limit)), ("offset", str(args.offset))]  # fmt: skip
+    return remote.get(record, f"/v1/{kind}", [(k, v) for k, v in params if v])
+
+
+def _str(v) -> str | None:
+    return None if v is None else str(v)
+
+
+def _answer(args, kind: str) -> dict:
+    remote_answer = through_service(args, kind)
+    if remote_answer is not None:
+        return remote_answer
+    from cli.main import open_ledger
+
+    with open_ledger(args) as ledger:
+        if kind == "totals":
+            filters: dict[str, list] = {}
+            for item in args.filter or []:
+                name, _, value = item.partition("=")
+                filters.setdefault(name, []).append(value)
+            by = [b for b in (args.by or "").split(",") if b]
+            return ledger.totals(by, args.currency, args.fx, filters)
+        if kind == "compliance":
+            return ledger.compliance(args.fiscal_year, args.rule, args.limit, args.offset)
+        return getattr(ledger, kind)(args.fiscal_year, args.entity)
 
 
 def cmd_totals(args) -> int:
-    filters: dict[str, list] = {}
-    for item in args.filter or []:
-        name, _, value = item.partition("=")
-        filters.setdefault(name, []).append(value)
-    answer = _queries(args).totals(
-        [b for b in (args.by or "").split(",") if b], args.currency, args.fx, filters
-    )
+    answer = _answer(args, "totals")
     if args.format == "json":
         out.print_json(json.dumps(answer, default=str))
         return 0
-    _show(answer["rows"], "table", f"totals in {answer['currency']} (fx {answer['fx']})")
-    total = answer["total"]
-    out.print(f"total: {total['amount']} {answer['currency']}, {total['lines']} lines")
+    show_rows(answer["rows"], args.format, f"totals in {answer['currency']} (fx {answer['fx']})")
+    if args.format == "table":
+        total = answer["total"]
+        out.print(f"total: {total['amount']} {answer['currency']}, {total['lines']} lines")
     return 0
 
 
 def cmd_budgets(args) -> int:
-    _show(_queries(args).budgets(args.fiscal_year, args.entity)["rows"], args.format, "budgets")
+    show_rows(_answer(args, "budgets")["rows"], args.format, "budgets")
     return 0
 
 
 def cmd_sourcing(args) -> int:
-    _show(_queries(args).sourcing(args.fiscal_year, args.entity)["rows"], args.format, "sourcing")
+    show_rows(_answer(args, "sourcing")["rows"], args.format, "sourcing")
     return 0
 
 
 def cmd_compliance(args) -> int:
-    answer = _queries(args).compliance(args.fiscal_year, args.rule, args.limit, args.offset)
+    answer = _answer(args, "compliance")
     if args.format == "json":
         out.print_json(json.dumps(answer, default=str))
         return 0
-    _show(answer["counts"], "table", "flagged lines per rule")
-    _show(answer["lines"], "table", f"flagged lines ({answer['total']} in all)")
+    if args.format == "table":
+        show_rows(answer["counts"], "table", "flagged lines per rule")
+    show_rows(answer["lines"], args.format, f"flagged lines ({answer['total']} in all)")
     return 0
 
 
-def add_commands(sub) -> None:
-    fmt = {"choices": ["table", "json"], "default": "table"}
-    t = sub.add_parser("totals", help="totals by dimensions, in a reporting currency")
+def add_commands(command) -> None:
+    t = command("totals", cmd_totals, "totals by dimensions, in a reporting currency")
     t.add_argument("--by", default="", help="comma-separated dimensions")
     t.add_argument("--currency", default="USD")
     t.add_argument("--fx", default="order-date", help="order-date or YYYY-MM-DD")
     t.add_argument("--filter", action="append", help="dim=value (repeatable)")
-    t.add_argument("--format", **fmt)
-    t.set_defaults(func=cmd_totals)
+    t.add_argument("--format", **FORMATS)
     for name, func, help_text in [
         ("budgets", cmd_budgets, "budget status: committed against amount"),
         ("sourcing", cmd_sourcing, "domestic-sourcing shares against policies"),
     ]:
-        p = sub.add_parser(name, help=help_text)
+        p = command(name, func, help_text)
         p.add_argument("--fiscal-year", type=int)
         p.add_argument("--entity")
-        p.add_argument("--format", **fmt)
-        p.set_defaults(func=func)
-    c = sub.add_parser("compliance", help="lines flagged by export-control rules")
+        p.add_argument("--format", **FORMATS)
+    c = command("compliance", cmd_compliance, "lines flagged by export-control rules")
     c.add_argument("--fiscal-year", type=int)
     c.add_argument("--rule")
     c.add_argument("--limit", type=int, default=20)
     c.add_argument("--offset", type=int, default=0)
-    c.add_argument("--format", **fmt)
-    c.set_defaults(func=cmd_compliance)
+    c.add_argument("--format", **FORMATS)
+
+
+def locked_message(db: str, detail: str) -> str:
+    """One line: who holds the file, and what to do."""
+    pid = re.search(r"PID (\d+)", detail)
+    holder = f"process {pid.group(1)}" if pid else "another process"
+    return (
+        f"chip-ledger: {db} is held by {holder} (DuckDB lets one process write a ledger file). "
+        "Read commands go through a running `chip-ledger serve` of this file by themselves; "
+        "for anything else stop that process, or use its HTTP API."
+    )

@@ -26,7 +26,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ledger import reference
 from ledger.ledger import Ledger
 
 SEED = 20250101
@@ -114,17 +113,15 @@ def fx_rates(seed: int = SEED) -> list[dict]:
 
 
 def load_reference(ledger: Ledger) -> None:
-    store = ledger.store
-    reference.load_pack(store)
-    reference.load(store, "entities", json.dumps(ENTITIES).encode(), "json")
-    reference.load(store, "fx-rates", json.dumps(fx_rates()).encode(), "json")
+    ledger.load_reference("entities", json.dumps(ENTITIES).encode(), "json")
+    ledger.load_reference("fx-rates", json.dumps(fx_rates()).encode(), "json")
     budgets = [
         dict(zip(["entity", "budget_code", "fiscal_year", "currency", "amount", "action"], b,
                  strict=True))
         for b in BUDGETS
     ]  # fmt: skip
-    reference.load(store, "budgets", json.dumps(budgets).encode(), "json")
-    reference.load(store, "sourcing-policies", json.dumps(POLICIES).encode(), "json")
+    ledger.load_reference("budgets", json.dumps(budgets).encode(), "json")
+    ledger.load_reference("sourcing-policies", json.dumps(POLICIES).encode(), "json")
 
 
 def _price_scale(mix, target: float, lines_in_fy: float, mean_qty: float) -> float:
@@ -277,7 +274,7 @@ def build(
         ledger.ingest_table(amendments(first_batch), feed_id=f"demo-{n_lines}-amendments")
         feeds += 1
     files = write_sample_feeds(feeds_dir, price_lines=n_lines) if feeds_dir else {}
-    return DemoResult(n_lines, feeds, ledger.store.count("line_entries"), files)
+    return DemoResult(n_lines, feeds, ledger.entry_count(), files)
 
 
 def write_sample_feeds(

@@ -1,60 +1,195 @@
-"""The ingest use case: feed bytes or a raw table -> validated batch -> one store transaction.
+"""`Ledger`: the one composition root and facade.
 
-Used by the CLI, the API and the demo, so every path validates the same way.
+Every entry point (API, CLI, demo, bench, tests) opens a ledger with
+`Ledger.open(path, ...)`, so every guarantee holds on every path: the same
+validation, the same budget guard, the same screening pack. The ledger owns
+the store, the resident state (columns, dictionaries, lookups, key index),
+the read use cases and the write lock.
+
+The write path is `ledger.write.ingest`, one plain function; reference loads
+go through `load_reference`, which refreshes the resident lookups in step.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.ipc as ipc
 
-from ledger.domain.errors import LedgerError
+from ledger import reference
 from ledger.domain.feeds import read_feed
-from ledger.domain.validate import validate
-from ledger.store.store import AppendResult, Store
+from ledger.read.queries import Queries
+from ledger.resident.columns import ResidentColumns
+from ledger.resident.keys import KeyIndex
+from ledger.store.store import Store
 
-MAX_FEED_ID_CHARS = 200
+log = logging.getLogger("chip_ledger.ledger")
 
-# Listeners called after each committed append (the resident columns extend themselves).
-AppendListener = Callable[[AppendResult], None]
+MAX_ROWS_PER_FEED = 5_000_000
+
+
+@dataclass
+class AppendResult:
+    answer: dict  # the answer to give the sender (also for a replay)
+    replay: bool  # the same feed was already in the ledger
+    entries: pa.Table | None = None  # the appended entries (ENTRY_SCHEMA), None on replay
 
 
 class Ledger:
-    """The store plus what must follow each committed append."""
+    """The store, the resident state kept in step with it, and the use cases over both."""
 
-    def __init__(self, store: Store, max_rows_per_feed: int = 5_000_000):
+    def __init__(self, store: Store, max_rows_per_feed: int, backend: str | None, cache: bool):
         self.store = store
         self.max_rows_per_feed = max_rows_per_feed
-        self.listeners: list[AppendListener] = []
-        self.precheck: Callable[[pa.Table], list[dict]] | None = None
+        self.backend = backend
+        on_disk = cache and store.path not in ("", ":memory:")
+        self.cache_dir = Path(store.path + ".columns") if on_disk else None
+        self.write_lock = threading.RLock()
+        self._resident_lock = threading.Lock()
+        self._cols: ResidentColumns | None = None
+        self._reads: Queries | None = None
+        self.keys: KeyIndex | None = None  # line-key hashes, built on the first feed
+        self.load_seconds = 0.0
+        self._closed = False
+
+    @classmethod
+    def open(
+        cls, path: str | os.PathLike, *, max_rows_per_feed: int = MAX_ROWS_PER_FEED,
+        backend: str | None = None, cache: bool = True, snapshot_dir: str | None = None,
+    ) -> Ledger:  # fmt: skip
+        """Open (or create) the ledger at `path`. A new ledger gets the shipped reference
+        pack (chips, suppliers, export rules) in the transaction that creates it."""
+        store = Store(path, snapshot_dir=snapshot_dir, seed=reference.pack_tables)
+        if store.created:
+            log.info("new ledger %s with the shipped reference pack", path)
+        return cls(store, max_rows_per_feed, backend, cache)
+
+    def close(self) -> None:
+        """Save the resident columns beside the file (the next start maps them) and close."""
+        if self._closed:
+            return
+        self._closed = True
+        self.save_cache()
+        self.store.close()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- resident state ----------------------------------------------------
+
+    @property
+    def cols(self) -> ResidentColumns:
+        """The resident columns, loaded on first use (from the cache when it is a prefix)."""
+        if self._cols is None:
+            with self._resident_lock:
+                if self._cols is None:
+                    started = time.perf_counter()
+                    cols = ResidentColumns.load(self.store, cache_dir=self.cache_dir)
+                    self.load_seconds = time.perf_counter() - started
+                    self._cols = cols
+                    if self.cache_dir is not None and cols.loaded_from != "cache":
+                        self.save_cache()  # rebuilt, or a tail was read: keep it for next time
+        return self._cols
+
+    @property
+    def reads(self) -> Queries:
+        """The read use cases over the resident columns."""
+        if self._reads is None:
+            cols = self.cols
+            with self._resident_lock:
+                if self._reads is None:
+                    self._reads = Queries(self.store, cols, self.backend)
+        return self._reads
+
+    def save_cache(self) -> None:
+        if self.cache_dir is not None and self._cols is not None:
+            self._cols.save(self.store, self.cache_dir)
+
+    def key_index(self) -> KeyIndex:
+        if self.keys is None:
+            self.keys = KeyIndex(self.store.key_hashes())
+        return self.keys
+
+    def refresh(self) -> None:
+        """Catch up with appends made to the file by another Store in this process."""
+        self.keys = None
+        if self._cols is not None:
+            self._cols.catch_up(self.store)
+        if self._reads is not None:
+            self._reads.state_changed()
+
+    # -- writes ------------------------------------------------------------
 
     def ingest_bytes(self, data: bytes, fmt: str, feed_id: str | None = None) -> AppendResult:
+        """A feed as sent (JSON, NDJSON, CSV, Arrow IPC, Parquet): all or nothing, idempotent."""
+        from ledger.write import ingest
+
         raw = read_feed(data, fmt)
-        return self.ingest_table(raw.table, feed_id or raw.feed_id, data)
+        return ingest(self, raw.table, feed_id or raw.feed_id, data)
 
     def ingest_table(
         self, raw: pa.Table, feed_id: str | None = None, content: bytes | None = None
     ) -> AppendResult:
-        if feed_id is not None and not (0 < len(feed_id) <= MAX_FEED_ID_CHARS):
-            raise LedgerError(
-                "invalid-feed-id", "Invalid feed id",
-                f"a feed id has 1 to {MAX_FEED_ID_CHARS} characters", 400,
-            )  # fmt: skip
-        batch = validate(raw, self.store.reference_view(), self.max_rows_per_feed)
-        if content is None:
-            content = table_bytes(raw)
-        return self.store.append_feed(batch, feed_id, content, self.precheck, self._committed)
+        """A feed as an Arrow table of feed fields; `content` is its identity (default: its
+        Arrow IPC bytes)."""
+        from ledger.write import ingest
 
-    def _committed(self, result: AppendResult) -> None:
-        for listener in self.listeners:
-            listener(result)
+        return ingest(self, raw, feed_id, content)
 
+    def load_reference(self, name: str, data: bytes, fmt: str) -> int:
+        """Load rows into a reference table (JSON or CSV); the same key replaces."""
+        with self.write_lock:
+            loaded = reference.load(self.store, name, data, fmt)
+            self._reference_changed()
+        return loaded
 
-def table_bytes(table: pa.Table) -> bytes:
-    """A table's Arrow IPC stream bytes: its content identity when no bytes were sent."""
-    sink = pa.BufferOutputStream()
-    with ipc.new_stream(sink, table.schema) as writer:
-        writer.write_table(table.combine_chunks())
-    return sink.getvalue().to_pybytes()
+    def load_pack(self) -> dict[str, int]:
+        """(Re)load the shipped reference pack (chips, suppliers, export rules)."""
+        with self.write_lock:
+            loaded = reference.load_pack(self.store)
+            self._reference_changed()
+        return loaded
+
+    def _reference_changed(self) -> None:
+        if self._cols is not None:
+            self._cols.reload_reference(self.store)
+        if self._reads is not None:
+            self._reads.state_changed()
+
+    # -- reads -------------------------------------------------------------
+
+    def reference_rows(self, name: str) -> list[dict]:
+        return reference.as_rows(self.store, name)
+
+    def totals(self, by=None, currency: str = "USD", fx: str = "order-date", filters=None) -> dict:
+        return self.reads.totals(by, currency, fx, filters)
+
+    def budgets(self, fiscal_year: int | None = None, entity: str | None = None) -> dict:
+        return self.reads.budgets(fiscal_year, entity)
+
+    def sourcing(self, fiscal_year: int | None = None, entity: str | None = None) -> dict:
+        return self.reads.sourcing(fiscal_year, entity)
+
+    def compliance(
+        self, fiscal_year: int | None = None, rule: str | None = None, limit: int = 100,
+        offset: int = 0,
+    ) -> dict:  # fmt: skip
+        return self.reads.compliance(fiscal_year, rule, limit, offset)
+
+    def sql(self, sql: str, max_rows: int = 10_000, timeout_s: float = 5.0):
+        return self.store.read_only_sql(sql, max_rows=max_rows, timeout_s=timeout_s)
+
+    def snapshot(self, target_dir: str | os.PathLike) -> dict:
+        with self.write_lock:  # no feed lands half-way through the copy
+            return self.store.snapshot(target_dir)
+
+    def entry_count(self) -> int:
+        return self.store.counters()[0]

@@ -10,9 +10,7 @@ os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")
 
 import pytest  # noqa: E402
 
-from ledger import reference  # noqa: E402
 from ledger.ledger import Ledger  # noqa: E402
-from ledger.store.store import Store  # noqa: E402
 from tests import strategies  # noqa: E402, F401  (registers the hypothesis profiles)
 
 ENTITIES_CSV = b"""entity,hq_country,fy_start_month
@@ -46,10 +44,10 @@ PO-3,2,0,open,ACME-CN,2025-03-15,Nvidia,H100,4,30000.99,EUR,CN,DOM-2025,training
 """
 
 
-def load_reference(store: Store) -> None:
-    reference.load_pack(store)
-    reference.load(store, "entities", ENTITIES_CSV, "csv")
-    reference.load(store, "fx-rates", json.dumps(RATES).encode(), "json")
+def load_reference(ledger: Ledger) -> None:
+    """The golden entities and rates (a new ledger has the shipped pack already)."""
+    ledger.load_reference("entities", ENTITIES_CSV, "csv")
+    ledger.load_reference("fx-rates", json.dumps(RATES).encode(), "json")
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -71,13 +69,13 @@ def db_path(tmp_path):
 
 
 @pytest.fixture
-def store(db_path):
-    s = Store(db_path)
-    load_reference(s)
-    yield s
-    s.close()
+def ledger(db_path):
+    opened = Ledger.open(db_path)
+    load_reference(opened)
+    yield opened
+    opened.close()
 
 
 @pytest.fixture
-def ledger(store):
-    return Ledger(store)
+def store(ledger):
+    return ledger.store

@@ -25,7 +25,7 @@ import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 import pytest
 
-from ledger.store.store import Store
+from ledger.ledger import Ledger
 from tests.conftest import GOLDEN_CSV, load_reference
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -82,9 +82,8 @@ class LiveServer:
         self.folder = folder
         self.db = folder / "ledger.duckdb"
         if reference:
-            store = Store(self.db)
-            load_reference(store)
-            store.close()
+            with Ledger.open(self.db) as ledger:
+                load_reference(ledger)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = folder / "server.log"

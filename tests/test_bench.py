@@ -12,13 +12,11 @@ from tests.conftest import GOLDEN_CSV
 
 
 def test_rollup_bench_smoke(tmp_path, db_path):
-    from ledger.store.store import Store
     from tests.conftest import load_reference
 
-    store = Store(db_path)
-    load_reference(store)
-    Ledger(store).ingest_bytes(GOLDEN_CSV.encode(), "csv")
-    store.close()
+    with Ledger.open(db_path) as ledger:
+        load_reference(ledger)
+        ledger.ingest_bytes(GOLDEN_CSV.encode(), "csv")
     out = tmp_path / "results"
     results = rollup.main(["--db", db_path, "--runs", "1", "--no-compile", "--out", str(out)])
     assert results["lines"] == 9
@@ -121,15 +119,12 @@ def test_targets_from_figures():
 def test_gpu_rollup_smoke_under_the_simulator(tmp_path, db_path):
     """The GPU phase on the CUDA simulator (tests set NUMBA_ENABLE_CUDASIM=1), tiny."""
     from bench import gpu
-    from ledger.read.queries import Queries
-    from ledger.store.store import Store
     from tests.conftest import load_reference
 
-    store = Store(db_path)
-    load_reference(store)
-    q = Queries(Ledger(store), cache=False)
-    q.ledger.ingest_bytes(GOLDEN_CSV.encode(), "csv")
-    result = gpu.measure(q, runs=1, sizes=(2 * q.cols.n,))
-    (entry,) = [v for v in result.values() if isinstance(v, dict) and "kernel_ms" in v]
-    assert entry["lines"] == 2 * q.cols.n and entry["kernel_ms"]["runs"] == 1
-    store.close()
+    with Ledger.open(db_path, cache=False) as ledger:
+        load_reference(ledger)
+        ledger.ingest_bytes(GOLDEN_CSV.encode(), "csv")
+        q = ledger.reads
+        result = gpu.measure(q, runs=1, sizes=(2 * q.cols.n,))
+        (entry,) = [v for v in result.values() if isinstance(v, dict) and "kernel_ms" in v]
+        assert entry["lines"] == 2 * q.cols.n and entry["kernel_ms"]["runs"] == 1

@@ -31,17 +31,15 @@ ENTRY_COLUMNS = (
 @pytest.mark.parametrize("fmt", ["json", "ndjson", "arrow", "parquet"])
 def test_every_format_gives_identical_entries(tmp_path, fmt):
     from ledger.ledger import Ledger
-    from ledger.store.store import Store
 
     results = {}
     for name in ("csv", fmt):
-        store = Store(tmp_path / f"{name}.duckdb")
-        load_reference(store)
-        Ledger(store).ingest_bytes(encode(name), name)
-        results[name] = store.query(
-            f"SELECT {ENTRY_COLUMNS} FROM line_entries ORDER BY entry_seq"
-        ).to_pylist()
-        store.close()
+        with Ledger.open(tmp_path / f"{name}.duckdb") as ledger:
+            load_reference(ledger)
+            ledger.ingest_bytes(encode(name), name)
+            results[name] = ledger.store.query(
+                f"SELECT {ENTRY_COLUMNS} FROM line_entries ORDER BY entry_seq"
+            ).to_pylist()
     assert len(results["csv"]) == 9
     assert results[fmt] == results["csv"]
 

@@ -6,11 +6,11 @@ import json
 
 import pytest
 
-from ledger import demo, reference
+from ledger import demo
 from ledger.domain.errors import LedgerError
 from ledger.domain.money import MINOR_EXPONENT
 from ledger.ledger import Ledger
-from ledger.read.queries import DIMENSIONS, Queries
+from ledger.read.queries import DIMENSIONS
 from ledger.store.store import Store
 from tests.conftest import GOLDEN_CSV, HEADER, RATES
 from tests.reference import total_in
@@ -48,7 +48,7 @@ def sql_totals(store: Store, by: list[str], currency: str) -> dict:
     }
 
 
-def kernel_totals(q: Queries, by: list[str], currency: str) -> dict:
+def kernel_totals(q: Ledger, by: list[str], currency: str) -> dict:
     answer = q.totals(by, currency)
     return {
         tuple(str(r[d]) for d in by): (r["lines"], r["quantity"], r["amount_minor"])
@@ -59,12 +59,10 @@ def kernel_totals(q: Queries, by: list[str], currency: str) -> dict:
 @pytest.fixture(scope="module")
 def demo_queries(tmp_path_factory):
     path = tmp_path_factory.mktemp("q") / "demo.duckdb"
-    store = Store(path)
-    ledger = Ledger(store)
+    ledger = Ledger.open(path)
     demo.build(ledger, 30_000, batch_lines=10_000)
-    q = Queries(ledger)
-    yield q
-    store.close()
+    yield ledger
+    ledger.close()
 
 
 @pytest.mark.parametrize("currency", ["USD", "CNY", "EUR"])
@@ -87,7 +85,7 @@ def test_grand_total_equals_orders_usd_and_groupings_sum_to_it(demo_queries):
 
 
 def test_golden_feed_equals_decimal_reference(ledger):
-    q = Queries(ledger)
+    q = ledger
     ledger.ingest_bytes(GOLDEN_CSV.encode(), "csv")
     for currency in ("USD", "EUR", "JPY", "KWD"):
         got = q.totals([], currency)["total"]["amount_minor"]
@@ -95,7 +93,7 @@ def test_golden_feed_equals_decimal_reference(ledger):
 
 
 def test_filters_and_fixed_date(ledger):
-    q = Queries(ledger)
+    q = ledger
     ledger.ingest_bytes(GOLDEN_CSV.encode(), "csv")
     only = q.totals(
         ["chip_model"], "USD", filters={"entity": ["ACME-SG"], "workload": ["training"]}
@@ -131,7 +129,7 @@ def test_filters_and_fixed_date(ledger):
 
 
 def test_feed_and_its_cancellation_sum_to_zero(ledger):
-    q = Queries(ledger)
+    q = ledger
     ledger.ingest_bytes(GOLDEN_CSV.encode(), "csv")
     lines = GOLDEN_CSV.strip().splitlines()[1:]
     cancel = (
@@ -143,16 +141,15 @@ def test_feed_and_its_cancellation_sum_to_zero(ledger):
     assert total["total"]["lines"] == 0 and total["total"]["quantity"] == 0
 
 
-def _budgets(store, action: str, amount: str) -> None:
+def _budgets(ledger, action: str, amount: str) -> None:
     rows = [{"entity": "ACME-SG", "budget_code": "OVS-2025", "fiscal_year": 2026,
              "currency": "USD", "amount": amount, "action": action}]  # fmt: skip
-    reference.load(store, "budgets", json.dumps(rows).encode(), "json")
+    ledger.load_reference("budgets", json.dumps(rows).encode(), "json")
 
 
-def test_budget_status_and_stop_precheck(store):
-    _budgets(store, "stop", "200000.00")
-    ledger = Ledger(store)
-    q = Queries(ledger)
+def test_budget_status_and_stop_precheck(ledger, store):
+    _budgets(ledger, "stop", "200000.00")
+    q = ledger
     with pytest.raises(LedgerError) as e:
         ledger.ingest_bytes(GOLDEN_CSV.encode(), "csv")
     assert e.value.status == 409 and e.value.kind == "budget-exceeded"
@@ -160,8 +157,7 @@ def test_budget_status_and_stop_precheck(store):
     assert over["budget_code"] == "OVS-2025" and over["currency"] == "USD"
     assert store.count("line_entries") == 0
     # raise the budget: accepted, and the status is computed exactly
-    _budgets(store, "stop", "500000.00")
-    q.reload_reference()
+    _budgets(ledger, "stop", "500000.00")
     ledger.ingest_bytes(GOLDEN_CSV.encode(), "csv")
     [row] = q.budgets(fiscal_year=2026)["rows"]
     want = total_in(
@@ -172,20 +168,17 @@ def test_budget_status_and_stop_precheck(store):
     assert row["state"] in ("ok", "warn") and row["remaining"] == f"{(50000000 - want) / 100:.2f}"
 
 
-def test_budget_warn_is_accepted_with_a_warning(store):
-    _budgets(store, "warn", "1000.00")
-    ledger = Ledger(store)
-    Queries(ledger)
+def test_budget_warn_is_accepted_with_a_warning(ledger):
+    _budgets(ledger, "warn", "1000.00")
     result = ledger.ingest_bytes(GOLDEN_CSV.encode(), "csv")
     assert [w["kind"] for w in result.answer["warnings"]] == ["budget-exceeded"]
 
 
-def test_sourcing_share_and_headroom(store):
+def test_sourcing_share_and_headroom(ledger):
     policy = [{"policy": "cn30", "jurisdiction": "CN", "destinations": "CN", "metric": "spend",
                "min_share": "0.95", "currency": "USD"}]  # fmt: skip
-    reference.load(store, "sourcing-policies", json.dumps(policy).encode(), "json")
-    ledger = Ledger(store)
-    q = Queries(ledger)
+    ledger.load_reference("sourcing-policies", json.dumps(policy).encode(), "json")
+    q = ledger
     ledger.ingest_bytes(GOLDEN_CSV.encode(), "csv")
     [row] = q.sourcing()["rows"]
     cn_lines = [x for x in GOLDEN_CSV.splitlines()[1:] if ",CN,DOM-2025," in x]
@@ -206,7 +199,7 @@ def test_sourcing_share_and_headroom(store):
 
 
 def test_compliance_flags_the_right_lines(ledger):
-    q = Queries(ledger)
+    q = ledger
     ledger.ingest_bytes(GOLDEN_CSV.encode(), "csv")
     after = (
         f"{HEADER}\n"
@@ -240,14 +233,15 @@ def test_compliance_flags_the_right_lines(ledger):
 
 
 def test_reopened_ledger_answers_the_same(ledger, db_path):
-    q = Queries(ledger)
+    q = ledger
     ledger.ingest_bytes(GOLDEN_CSV.encode(), "csv")
     before = q.totals(["entity"], "EUR")
-    again = Queries(Ledger(Store(db_path)))  # loaded from the file, not extended by appends
-    assert again.totals(["entity"], "EUR") == before
+    ledger.close()
+    with Ledger.open(db_path, cache=False) as again:  # loaded from the file
+        assert again.totals(["entity"], "EUR") == before
 
 
-def _answers(q: Queries) -> tuple:
+def _answers(q: Ledger) -> tuple:
     return (
         q.totals(["entity", "chip_model", "month"], "EUR"),
         q.budgets(),
@@ -256,55 +250,52 @@ def _answers(q: Queries) -> tuple:
     )
 
 
-def test_column_cache_plus_tail_equals_a_rebuild(db_path, store):
+def test_column_cache_plus_tail_equals_a_rebuild(ledger, db_path):
     from pathlib import Path
 
-    ledger = Ledger(store)
-    first = Queries(ledger)  # full load, then writes the cache beside the ledger
     ledger.ingest_bytes(GOLDEN_CSV.encode(), "csv")
-    first.save_cache()
+    ledger.totals([], "USD")  # resident columns loaded
+    ledger.close()  # writes the cache beside the ledger
     assert Path(db_path + ".columns", "meta.json").exists()
-    # appended while no Queries is watching: a revision (supersedes a cached entry) and new lines
+    # appended by a ledger that keeps no cache: a revision (supersedes a cached entry), new lines
     amend = (
         f"{HEADER}\n"
         "PO-3,2,1,open,ACME-CN,2025-03-15,Nvidia,H100,5,30000.99,EUR,CN,DOM-2025,training,purchase,,,false,\n"
         "PO-8,1,0,open,ACME-SG,2025-07-01,Nvidia,H20,3,1000,USD,SG,OVS-2025,training,purchase,,,false,\n"
     )
-    Ledger(store).ingest_bytes(amend.encode(), "csv")
-    from_cache = Queries(Ledger(store))
-    rebuilt = Queries(Ledger(store), cache=False)
-    assert from_cache.cols.loaded_from == "cache+tail" and rebuilt.cols.loaded_from == "store"
-    assert from_cache.cols.n == rebuilt.cols.n == store.count("line_entries")
-    assert _answers(from_cache) == _answers(rebuilt)
-    assert (from_cache.cols.flags[: rebuilt.cols.n] == rebuilt.cols.flags[: rebuilt.cols.n]).all()
+    with Ledger.open(db_path, cache=False) as other:
+        other.ingest_bytes(amend.encode(), "csv")
+    with Ledger.open(db_path) as from_cache, Ledger.open(db_path, cache=False) as rebuilt:
+        assert from_cache.cols.loaded_from == "cache+tail" and rebuilt.cols.loaded_from == "store"
+        assert from_cache.cols.n == rebuilt.cols.n == rebuilt.store.count("line_entries")
+        assert _answers(from_cache) == _answers(rebuilt)
+        n = rebuilt.cols.n
+        assert (from_cache.cols.flags[:n] == rebuilt.cols.flags[:n]).all()
 
 
-def test_a_cache_from_another_ledger_is_not_trusted(tmp_path, store, db_path):
+def test_a_cache_from_another_ledger_is_not_trusted(tmp_path, ledger, db_path):
     import shutil
 
-    ledger = Ledger(store)
-    Queries(ledger)
-    ledger.ingest_bytes(GOLDEN_CSV.encode(), "csv")
-    Queries(ledger)  # cache of this ledger
-    other = Store(tmp_path / "other.duckdb")
     from tests.conftest import load_reference
 
-    load_reference(other)
-    Ledger(other).ingest_bytes(GOLDEN_CSV.replace("120000.50", "99.00").encode(), "csv")
+    ledger.ingest_bytes(GOLDEN_CSV.encode(), "csv")
+    ledger.totals([], "USD")
+    ledger.save_cache()  # cache of this ledger
+    with Ledger.open(tmp_path / "other.duckdb", cache=False) as other:
+        load_reference(other)
+        other.ingest_bytes(GOLDEN_CSV.replace("120000.50", "99.00").encode(), "csv")
     shutil.copytree(db_path + ".columns", str(tmp_path / "other.duckdb.columns"))
-    q = Queries(Ledger(other))
-    assert q.cols.loaded_from == "store"
-    sql = other.query("SELECT sum(amount_usd_minor)::BIGINT AS s FROM orders_usd")["s"][0].as_py()
-    assert q.totals([], "USD")["total"]["amount_minor"] == sql
-    other.close()
+    with Ledger.open(tmp_path / "other.duckdb") as q:
+        assert q.cols.loaded_from == "store"
+        sql = q.store.query("SELECT sum(amount_usd_minor)::BIGINT AS s FROM orders_usd")
+        assert q.totals([], "USD")["total"]["amount_minor"] == sql["s"][0].as_py()
 
 
-def test_stop_budget_counts_every_feed_before_it(store):
-    # the pre-check keeps committed totals in step with appends; a feed is judged
+def test_stop_budget_counts_every_feed_before_it(ledger, store, db_path):
+    # the guard keeps committed totals in step with appends; a feed is judged
     # against all that came before it, not only against the ledger it was loaded with
-    _budgets(store, "stop", "300000.00")
-    ledger = Ledger(store)
-    q = Queries(ledger)
+    _budgets(ledger, "stop", "300000.00")
+    q = ledger
     ledger.ingest_bytes(GOLDEN_CSV.encode(), "csv")  # ~258k USD of ACME-SG lines
     line = "PO-9,{n},0,open,ACME-SG,2025-07-01,Nvidia,H100,1,{price},USD,SG,OVS-2025,training,purchase,,,false,"
     small = f"{HEADER}\n{line.format(n=1, price='1000')}\n"
@@ -318,7 +309,9 @@ def test_stop_budget_counts_every_feed_before_it(store):
     assert store.content_hash() == before
     # and a feed that fits is still accepted afterwards
     ledger.ingest_bytes(f"{HEADER}\n{line.format(n=3, price='10')}\n".encode(), "csv")
-    [after] = Queries(Ledger(store), cache=False).budgets(fiscal_year=2026)["rows"]
+    ledger.close()
+    with Ledger.open(db_path, cache=False) as again:
+        [after] = again.budgets(fiscal_year=2026)["rows"]
     assert after["committed_minor"] == row["committed_minor"] + 1000
 
 
@@ -328,7 +321,7 @@ def test_identical_concurrent_reads_share_one_computation(ledger):
     import threading
 
     ledger.ingest_bytes(GOLDEN_CSV.encode(), "csv")
-    q = Queries(ledger, cache=False)
+    q = ledger
     runs = []
     arrived = threading.Barrier(8)
 
@@ -337,7 +330,7 @@ def test_identical_concurrent_reads_share_one_computation(ledger):
         if len(runs) == 1:
             threading.Event().wait(2.0)  # hold the first computation while the others arrive
 
-    q.observers.append(slow_observer)
+    q.reads.observers.append(slow_observer)
     answers = [None] * 8
 
     def ask(k: int) -> None:
@@ -364,13 +357,12 @@ def test_new_rates_change_the_answer(ledger):
     import json as _json
 
     ledger.ingest_bytes(GOLDEN_CSV.encode(), "csv")
-    q = Queries(ledger, cache=False)
+    q = ledger
     before = q.totals(["entity"], "USD")
     assert before["total"]["amount_minor"] == total_in(GOLDEN_CSV, "USD", RATES)
     assert q.totals(["entity"], "USD") == before  # the second read reuses the cells
     new_rates = [dict(r, usd_per_unit=str(float(r["usd_per_unit"]) * 2)) for r in RATES]
-    reference.load(ledger.store, "fx-rates", _json.dumps(new_rates).encode(), "json")
-    q.reload_reference()
+    ledger.load_reference("fx-rates", _json.dumps(new_rates).encode(), "json")
     after = q.totals(["entity"], "USD")
     assert after["total"]["amount_minor"] == total_in(GOLDEN_CSV, "USD", new_rates)
     assert after["total"]["amount_minor"] != before["total"]["amount_minor"]

@@ -83,9 +83,9 @@ def test_revision_and_cancellation(ledger):
 
 def test_orders_usd_equals_decimal_reference_with_half_even_cases(ledger):
     ledger.ingest_bytes(GOLDEN_CSV.encode(), "csv")
-    got = ledger.store.query("SELECT sum(amount_usd_minor)::BIGINT AS s FROM orders_usd")[
-        "s"
-    ][0].as_py()
+    got = ledger.store.query("SELECT sum(amount_usd_minor)::BIGINT AS s FROM orders_usd")["s"][
+        0
+    ].as_py()
     assert got == total_in(GOLDEN_CSV, "USD", RATES)
     per_line = ledger.store.query(
         "SELECT order_id, line_no, amount_usd_minor FROM orders_usd ORDER BY order_id, line_no"
@@ -97,15 +97,14 @@ def test_orders_usd_equals_decimal_reference_with_half_even_cases(ledger):
     assert half_cases[("PO-2", 3)] == 0  # 1 JPY at 0.005 = 0.5 cent -> 0
 
 
-def test_reopen_sees_every_committed_feed(db_path, store):
-    ledger = Ledger(store)
+def test_reopen_sees_every_committed_feed(db_path, ledger, store):
     ledger.ingest_bytes(GOLDEN_CSV.encode(), "csv", feed_id="a")
     digest = store.content_hash()
-    store.close()
+    ledger.close()
     again = Store(db_path)
     assert again.content_hash() == digest
     assert again.count("feeds") == 1
-    assert again.next_entry_seq == 9
+    assert again.counters() == (9, 2)
     again.close()
 
 
@@ -143,11 +142,11 @@ def test_long_sql_is_interrupted(store):
 
 def test_snapshot(tmp_path, db_path):
     snap = tmp_path / "snaps"
-    s = Store(db_path, snapshot_dir=snap)
+    s = Ledger.open(db_path, snapshot_dir=snap)
     from tests.conftest import load_reference
 
     load_reference(s)
-    Ledger(s).ingest_bytes(GOLDEN_CSV.encode(), "csv")
+    s.ingest_bytes(GOLDEN_CSV.encode(), "csv")
     written = s.snapshot(snap / "one")
     import duckdb  # the copy opens in another connection while the ledger stays open
 
@@ -162,14 +161,14 @@ def test_snapshot(tmp_path, db_path):
     s.close()
 
 
-def test_two_stores_on_one_file_see_each_others_lines(db_path, store):
-    """Two Store objects in one process share DuckDB's instance: a revision sent through
-    the second one must find the line the first one appended (its key index and entry
-    counters must not be stale), and entry numbers stay unique."""
-    first = Ledger(store)
+def test_two_stores_on_one_file_see_each_others_lines(db_path, ledger, store):
+    """Two ledgers on one file in one process share DuckDB's instance: a revision sent
+    through the second one must find the line the first one appended (its key index and
+    entry counters must not be stale), and entry numbers stay unique."""
+    first = ledger
     first.ingest_bytes(GOLDEN_CSV.encode(), "csv", feed_id="a")
-    other = Store(db_path)
-    second = Ledger(other)
+    second = Ledger.open(db_path, cache=False)
+    other = second.store
     second.ingest_bytes(GOLDEN_CSV.encode(), "csv", feed_id="b")  # builds its key index
     amend = (
         f"{HEADER}\n"

@@ -104,7 +104,7 @@ def test_duplicate_line_in_one_feed(ledger):
 def test_row_limit(store):
     from ledger.ledger import Ledger
 
-    small = Ledger(store, max_rows_per_feed=3)
+    small = Ledger.open(store.path, max_rows_per_feed=3, cache=False)
     with pytest.raises(LedgerError) as e:
         small.ingest_bytes(GOLDEN_CSV.encode(), "csv")
     assert e.value.status == 413

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request
 
-from api.deps import AdminScope, BodyDep, ReadScope, StoreDep
+from api.deps import AdminScope, BodyDep, LedgerDep, ReadScope, StoreDep
 from api.models import ReferenceLoaded, ReferenceRows
 from api.problems import COMMON, responses
 from ledger import reference
@@ -82,14 +82,10 @@ def get_reference(table: Table, store: StoreDep) -> dict:
 )
 def put_reference(
     table: Table,
-    request: Request,
-    store: StoreDep,
+    ledger: LedgerDep,
     fmt: Annotated[str, Depends(reference_format)],
     body: BodyDep,
 ) -> dict:
-    loaded = reference.load(store, table, body, fmt)
-    queries = getattr(request.app.state, "queries", None)
-    if queries is not None:
-        queries.reload_reference()
+    loaded = ledger.load_reference(table, body, fmt)
     log.info("reference %s: %d rows loaded", table, loaded)
     return {"table": table, "rows_loaded": loaded}

@@ -13,18 +13,19 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, Decimal
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pyarrow as pa
 
 from kernels import dispatch
 from ledger.domain.errors import LedgerError, RowError
 from ledger.domain.money import MINOR_EXPONENT, format_minor
-from ledger.ledger import Ledger
+from ledger.guard import Committed
 from ledger.resident import columns as C
-from ledger.resident.columns import ResidentColumns, date_of, day_of
+from ledger.resident.columns import Lookups, ResidentColumns, date_of, day_of
+
+if TYPE_CHECKING:
+    from ledger.store.store import Store
 
 DIMENSIONS = [
     "entity", "fiscal_year", "supplier", "supplier_country", "chip_model", "vendor",
@@ -71,41 +72,40 @@ class _Conversion:
 class Queries:
     """The read use cases, over resident columns kept in step with the ledger."""
 
-    def __init__(self, ledger: Ledger, backend: str | None = None, cache: bool = True):
-        self.ledger = ledger
-        self.store = ledger.store
+    def __init__(self, store: Store, cols: ResidentColumns, backend: str | None = None):
+        self.store = store
+        self.cols = cols
         self.backend = backend
-        # the resident columns' cache lives beside the ledger file
-        on_disk = cache and self.store.path not in ("", ":memory:")
-        self.cache_dir = Path(self.store.path + ".columns") if on_disk else None
-        started = time.perf_counter()
-        self.cols = ResidentColumns.load(self.store, cache_dir=self.cache_dir)
-        self.load_seconds = time.perf_counter() - started
-        if self.cache_dir is not None and self.cols.loaded_from != "cache":
-            self.save_cache()  # rebuilt, or a tail was read: save for the next start
         self.observers: list[KernelObserver] = []
-        # committed minor units per checked budget, kept in step with appends so that
-        # the pre-check of a feed converts that feed only: (entries n, budget keys, totals)
-        self._committed: tuple | None = None
-        self._committed_after: tuple | None = None  # what it becomes if the checked feed commits
+        # committed minor units per checked budget at the current state, kept in step
+        # with appends so that the budget guard converts the incoming feed only
+        self._committed: Committed | None = None
         self._generation = 0  # bumped when reference data (rates, budgets...) changes
         self._inflight: dict[tuple, Future] = {}  # see _shared
         self._inflight_lock = threading.Lock()
         self._prepared_state: tuple | None = None  # see _prepared
         self._prepared_items: dict[tuple, Any] = {}
-        ledger.listeners.append(self._on_append)
-        ledger.precheck = self.precheck_budgets
 
-    def _on_append(self, result) -> None:
-        self.cols.on_append(result, self.store)
-        after, self._committed_after = self._committed_after, None
-        if after is not None and after[0] == self.cols.n:
+    def state_changed(self) -> None:
+        """Reference data changed (rates, budgets, rules...): nothing kept may be reused."""
+        self._committed = None
+        self._generation += 1
+
+    def committed(self, after: Committed | None) -> None:
+        """A feed committed: keep its committed budget totals if they are of this state."""
+        if after is not None and after.n_entries == self.cols.n:
             self._committed = after
 
-    def reload_reference(self) -> None:
-        self.cols.reload_reference(self.store)
-        self._committed = self._committed_after = None  # rates or budgets may have changed
-        self._generation += 1
+    def committed_totals(self, budgets: list[dict]) -> Committed:
+        """Committed totals of these budgets over the resident entries (kept while valid)."""
+        keys = tuple((b["entity"], b["budget_code"], b["fiscal_year"]) for b in budgets)
+        known = self._committed
+        state = (self.cols.n, self._generation, keys)
+        if known is None or (known.n_entries, known.generation, known.keys) != state:
+            totals = self.budget_committed(self.cols.view(), budgets)
+            known = Committed(self.cols.n, self._generation, keys, totals)
+            self._committed = known
+        return known
 
     def _prepared(self, key: tuple, build: Callable[[], Any]) -> Any:
         """Group tables and conversion cells, kept while the ledger state they came from holds
@@ -146,11 +146,6 @@ class Queries:
         finally:
             with self._inflight_lock:
                 del self._inflight[key]
-
-    def save_cache(self) -> None:
-        """Write the resident columns beside the ledger, so the next start maps them back."""
-        if self.cache_dir is not None:
-            self.cols.save(self.store, self.cache_dir)
 
     def _observe(self, kernel: str, seconds: float) -> None:
         for observer in self.observers:
@@ -268,9 +263,11 @@ class Queries:
 
     # -- conversion ------------------------------------------------------
 
-    def _conversion(self, targets: list[str], fx: str = "order-date") -> _Conversion:
+    def _conversion(
+        self, targets: list[str], fx: str = "order-date", lookups: Lookups | None = None
+    ) -> _Conversion:
         """Conversion cells into each target currency, by line currency and day."""
-        lk = self.cols.lookups
+        lk = lookups or self.cols.lookups
         rates = lk.rate_e12  # [currency, day]
         fixed_day = -1
         if fx != "order-date":
@@ -403,8 +400,14 @@ class Queries:
 
     # -- budgets ---------------------------------------------------------
 
-    def _budget_committed(self, arrays: dict, budgets: list[dict]) -> np.ndarray:
-        """Committed amount (budget currency minor units) of each budget, from the given entries."""
+    def budget_committed(
+        self, arrays: dict, budgets: list[dict], lookups: Lookups | None = None
+    ) -> np.ndarray:
+        """Committed amount (budget currency minor units) of each budget, from the given entries.
+
+        `arrays` may be a feed not yet committed (`ResidentColumns.encode(grow=False)`): its
+        unseen budget codes are past the dictionary, so the term tables are widened to cover
+        them (they match no budget)."""
         if not budgets:
             return np.zeros(0, np.int64)
         d = self.cols.dicts
@@ -422,11 +425,11 @@ class Queries:
             group_target[g] = targets.index(b["currency"])
             index[k] = g
         terms = [
-            (C.ENTITY, np.arange(n_e, dtype=np.int64) * n_b * n_f),
-            (C.BUDGET, np.arange(n_b, dtype=np.int64) * n_f),
+            (C.ENTITY, _padded(np.arange(n_e, dtype=np.int64) * n_b * n_f, arrays, C.ENTITY)),
+            (C.BUDGET, _padded(np.arange(n_b, dtype=np.int64) * n_f, arrays, C.BUDGET)),
             (C.FY, np.arange(n_f, dtype=np.int64)),
         ]
-        conv = self._conversion(targets)
+        conv = self._conversion(targets, lookups=lookups)
         out = self._rollup(arrays, terms, n_e * n_b * n_f, conv, group_target, kernel="budgets")
         return np.where(index >= 0, out[np.maximum(index, 0), 2], 0)
 
@@ -442,7 +445,7 @@ class Queries:
                 if (fiscal_year is None or b["fiscal_year"] == fiscal_year)
                 and (entity is None or b["entity"] == entity)
             ]  # fmt: skip
-            committed = self._budget_committed(self.cols.view(), chosen)
+            committed = self.budget_committed(self.cols.view(), chosen)
         rows = []
         for b, used in zip(chosen, committed, strict=True):
             amount = int(b["amount_minor"])
@@ -466,59 +469,6 @@ class Queries:
                 }
             )  # fmt: skip
         return {"rows": rows}
-
-    def precheck_budgets(self, entries: pa.Table) -> list[dict]:
-        """Before a feed commits: refuse it if it pushes a `stop` budget over; warn for `warn`."""
-        with self.cols.lock:
-            budgets = [b for b in self.cols.lookups.budgets if b["action"] != "ignore"]
-            if not budgets:
-                return []
-            # the batch's rate days must be covered by the rate table
-            batch = self.cols.encode(entries)
-            lk = self.cols.lookups
-            days = batch["codes"][C.DAY]
-            if days.size and (
-                days.min() < lk.rate_day0 or days.max() >= lk.rate_day0 + lk.rate_e12.shape[1]
-            ):
-                self.cols.max_day = max(self.cols.max_day, int(days.max()))
-                self.cols.min_day = min(self.cols.min_day, int(days.min()))
-                self.cols._rates(self.store, lk)
-            self._committed_after = None
-            keys = tuple((b["entity"], b["budget_code"], b["fiscal_year"]) for b in budgets)
-            known = self._committed
-            if known is None or known[0] != self.cols.n or known[1] != keys:
-                known = (self.cols.n, keys, self._budget_committed(self.cols.view(), budgets))
-                self._committed = known
-            before = known[2]
-            delta = self._budget_committed(batch, budgets)
-            after_feed = (self.cols.n + entries.num_rows, keys, before + delta)
-        over, warnings = [], []
-        for b, was, add in zip(budgets, before, delta, strict=True):
-            after = int(was) + int(add)
-            amount = int(b["amount_minor"])
-            if add > 0 and after > amount:
-                item = {
-                    "entity": b["entity"], "budget_code": b["budget_code"],
-                    "fiscal_year": b["fiscal_year"], "currency": b["currency"],
-                    "amount": format_minor(amount, b["currency"]),
-                    "committed_before": format_minor(int(was), b["currency"]),
-                    "committed_after": format_minor(after, b["currency"]),
-                    "excess": format_minor(after - amount, b["currency"]),
-                }  # fmt: skip
-                if b["action"] == "stop":
-                    over.append(item)
-                else:
-                    warnings.append({"kind": "budget-exceeded", **item})
-        if over:
-            names = ", ".join(f"{o['entity']}/{o['budget_code']}/{o['fiscal_year']}" for o in over)
-            raise LedgerError(
-                "budget-exceeded", "The feed would exceed a stop budget",
-                f"refused: {names} over by "
-                + ", ".join(f"{o['excess']} {o['currency']}" for o in over),
-                409, extra={"budgets": over},
-            )  # fmt: skip
-        self._committed_after = after_feed
-        return warnings
 
     # -- sourcing --------------------------------------------------------
 
@@ -718,6 +668,18 @@ class Queries:
                  "reason": _reason(r, d)}
             )  # fmt: skip
         return lines
+
+
+def _padded(term: np.ndarray, arrays: dict, src: int) -> np.ndarray:
+    """A term table wide enough for every code in `arrays` (a feed not yet committed may hold
+    codes past the dictionary: they get -1, no group), so the kernel never reads past it."""
+    n = arrays["amount"].shape[0]
+    if not n or arrays["codes"].shape[1] != n:  # the resident block: codes are in range
+        return term
+    width = int(arrays["codes"][src].max()) + 1
+    if width <= len(term):
+        return term
+    return np.concatenate([term, np.full(width - len(term), -1, np.int64)])
 
 
 _FILTER_DOMAINS = {

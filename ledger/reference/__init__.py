@@ -383,16 +383,29 @@ def _check_budget_refs(store, arrow: pa.Table) -> None:
         raise invalid(errors, len(errors), what="reference")
 
 
+PACK_FILES = [
+    ("chips", "chips.csv", "csv"),
+    ("suppliers", "suppliers.csv", "csv"),
+    ("export-rules", "export_rules.json", "json"),
+]
+
+
 def load_pack(store) -> dict[str, int]:
     """The shipped reference pack: chips, suppliers and export rules (never rates or orders)."""
     loaded = {}
-    for name, file, fmt in [
-        ("chips", "chips.csv", "csv"),
-        ("suppliers", "suppliers.csv", "csv"),
-        ("export-rules", "export_rules.json", "json"),
-    ]:
+    for name, file, fmt in PACK_FILES:
         loaded[name] = load(store, name, (PACK_DIR / file).read_bytes(), fmt)
     return loaded
+
+
+def pack_tables() -> dict[str, pa.Table]:
+    """The shipped pack as validated rows per store table: a new ledger's first transaction."""
+    return {
+        table_name(name): validate_rows(
+            table_name(name), parse_rows((PACK_DIR / file).read_bytes(), fmt)
+        )
+        for name, file, fmt in PACK_FILES
+    }
 
 
 def as_rows(store, name: str) -> list[dict]:

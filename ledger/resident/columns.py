@@ -13,6 +13,7 @@ of truth: `ResidentColumns.load(store)` can always rebuild all of this.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import shutil
@@ -25,6 +26,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ledger.domain.errors import LedgerError, RowError
 from ledger.domain.money import MINOR_EXPONENT
 from ledger.domain.schema import ACQUISITIONS, STATUSES, WORKLOADS
 from ledger.domain.validate import COUNTRY_CODES
@@ -48,10 +50,22 @@ COUNTRIES = sorted(COUNTRY_CODES)
 CURRENCIES = sorted(MINOR_EXPONENT)
 
 
+MAX_CODES = 65535  # codes are uint16
+
+
+def too_many_values(name: str) -> LedgerError:
+    return LedgerError(
+        "too-many-values", "Too many distinct values",
+        f"the ledger holds at most {MAX_CODES} distinct values of {name or 'a dimension'}", 422,
+        errors=[RowError(None, name or None, f"more than {MAX_CODES} distinct values")],
+    )  # fmt: skip
+
+
 class Dictionary:
     """Values <-> uint16 codes; codes never change once given (new values append)."""
 
-    def __init__(self, values: list[str] | None = None, frozen: bool = False):
+    def __init__(self, values: list[str] | None = None, frozen: bool = False, name: str = ""):
+        self.name = name
         self.values: list[str] = []
         self.index: dict[str, int] = {}
         self.frozen = False
@@ -64,24 +78,37 @@ class Dictionary:
         if code is None:
             if self.frozen:
                 raise KeyError(value)
-            if len(self.values) >= 65535:
-                raise OverflowError("more than 65535 distinct values in one dimension")
+            if len(self.values) >= MAX_CODES:
+                raise too_many_values(self.name)
             code = len(self.values)
             self.values.append(value)
             self.index[value] = code
         return code
 
-    def encode(self, column: pa.Array | pa.ChunkedArray) -> np.ndarray:
-        """Codes for a string column, adding unseen values (vectorised over known ones)."""
+    def encode(self, column: pa.Array | pa.ChunkedArray, grow: bool = True) -> np.ndarray:
+        """Codes for a string column (vectorised over known values).
+
+        Unseen values are added when `grow`; otherwise they get the codes they
+        would get (len, len + 1, ... in order of first appearance) and the
+        dictionary is left as it was: what a feed not yet committed needs.
+        """
         if isinstance(column, pa.ChunkedArray):
             column = column.combine_chunks()
         codes = pc.index_in(column, value_set=pa.array(self.values, pa.string()))
         missing = pc.is_null(codes)
-        if pc.any(missing).as_py():
-            for value in pc.unique(pc.filter(column, missing)).to_pylist():
+        if not pc.any(missing).as_py():
+            return codes.to_numpy(zero_copy_only=False).astype(np.uint16)
+        unseen = pc.unique(pc.filter(column, missing))
+        if self.frozen or len(self.values) + len(unseen) > MAX_CODES:
+            raise too_many_values(self.name) if not self.frozen else KeyError(unseen[0].as_py())
+        if grow:
+            for value in unseen.to_pylist():
                 self.add(value)
             codes = pc.index_in(column, value_set=pa.array(self.values, pa.string()))
-        return codes.to_numpy(zero_copy_only=False).astype(np.uint16)
+            return codes.to_numpy(zero_copy_only=False).astype(np.uint16)
+        extra = pc.index_in(column, value_set=unseen)
+        merged = pc.if_else(missing, pc.add(extra, len(self.values)), codes)
+        return merged.to_numpy(zero_copy_only=False).astype(np.uint16)
 
     def __len__(self) -> int:
         return len(self.values)
@@ -140,15 +167,15 @@ class ResidentColumns:
         self.lines = np.zeros(0, np.int8)
         self.flags = np.zeros(0, np.uint8)
         self.dicts = {
-            "entity": Dictionary(),
-            "supplier": Dictionary(),
-            "chip_model": Dictionary(),
-            "destination": Dictionary(COUNTRIES, frozen=True),
-            "budget_code": Dictionary(),
-            "workload": Dictionary(list(WORKLOADS), frozen=True),
-            "acquisition": Dictionary(list(ACQUISITIONS), frozen=True),
-            "currency": Dictionary(CURRENCIES, frozen=True),
-            "status": Dictionary(list(STATUSES), frozen=True),
+            "entity": Dictionary(name="entity"),
+            "supplier": Dictionary(name="supplier"),
+            "chip_model": Dictionary(name="chip_model"),
+            "destination": Dictionary(COUNTRIES, frozen=True, name="destination"),
+            "budget_code": Dictionary(name="budget_code"),
+            "workload": Dictionary(list(WORKLOADS), frozen=True, name="workload"),
+            "acquisition": Dictionary(list(ACQUISITIONS), frozen=True, name="acquisition"),
+            "currency": Dictionary(CURRENCIES, frozen=True, name="currency"),
+            "status": Dictionary(list(STATUSES), frozen=True, name="status"),
         }
         # which codes occur, per source row (so group indexes stay compact)
         self.seen = np.zeros((N_SOURCES, 2**16), np.bool_)
@@ -158,12 +185,6 @@ class ResidentColumns:
         self.loaded_from = "store"  # or "cache", or "cache+tail"
 
     # -- loading and extending -------------------------------------------
-
-    ACTIVE_SQL = (
-        "(e.entry_kind = 'line' AND e.status = 'open' AND e.entry_seq = "
-        "max(e.entry_seq) FILTER (WHERE e.entry_kind = 'line') "
-        "OVER (PARTITION BY e.order_id, e.line_no)) AS active"
-    )
 
     @classmethod
     def load(
@@ -178,10 +199,7 @@ class ResidentColumns:
         cols.reload_reference(store)
         n = store.count("line_entries")
         cols._grow(n)
-        reader = store.reader(
-            f"SELECT e.*, {cls.ACTIVE_SQL} FROM line_entries e ORDER BY e.entry_seq", batch_rows
-        )
-        for batch in reader:
+        for batch in store.entries_with_active(batch_rows):
             cols._append_batch(pa.Table.from_batches([batch]), batch["active"])
         assert cols.n == n, (cols.n, n)
         cols._rates(store, cols.lookups)  # now that the order days are known, cover them all
@@ -246,7 +264,7 @@ class ResidentColumns:
         cols = fresh
         for name, values in meta["dicts"].items():
             if not cols.dicts[name].frozen:
-                cols.dicts[name] = Dictionary(values)
+                cols.dicts[name] = Dictionary(values, name=name)
         n = store.count("line_entries")
         cols._grow(n)
         _copy_in_parallel(cols.codes[:, :n0], codes)
@@ -256,25 +274,30 @@ class ResidentColumns:
         cols.n = n0
         cols.min_day, cols.max_day = int(meta["min_day"]), int(meta["max_day"])
         cols.reload_reference(store)
-        if n > n0:  # the tail: entries appended since the cache was written
-            for batch in store.entries(n0, batch_rows):
-                table = pa.Table.from_batches([batch])
-                cols._append_batch(table, pa.nulls(table.num_rows, pa.bool_()))
-            # the tail may supersede cached entries: recompute 'active' for the keys it touches
-            touched = store.query(
-                f"SELECT e.entry_seq, {cls.ACTIVE_SQL} FROM line_entries e "
-                "SEMI JOIN (SELECT DISTINCT order_id, line_no FROM line_entries "
-                f"WHERE entry_seq >= {n0}) t ON e.order_id = t.order_id AND e.line_no = t.line_no"
-            )
-            seqs = touched["entry_seq"].to_numpy()
-            active = np.asarray(pc.fill_null(touched["active"], False), bool)
-            cols.flags[seqs] = (cols.flags[seqs] & np.uint8(~ACTIVE & 0xFF)) | (
-                active.astype(np.uint8) * ACTIVE
-            )
+        cols.catch_up(store, batch_rows)
         assert cols.n == n, (cols.n, n)
         cols._rates(store, cols.lookups)
         cols.loaded_from = "cache+tail" if n > n0 else "cache"
         return cols
+
+    def catch_up(self, store, batch_rows: int = 1_000_000) -> None:
+        """Read the entries appended to the file since these columns were built (a cache's
+        tail, or another Store's appends), and recompute `active` for the keys they touch."""
+        with self.lock:
+            n0 = self.n
+            if store.counters()[0] == n0:
+                return
+            self._grow(store.counters()[0] - n0)
+            for batch in store.entries(n0, batch_rows):
+                table = pa.Table.from_batches([batch])
+                self._append_batch(table, pa.nulls(table.num_rows, pa.bool_()))
+            touched = store.active_of_keys_touched_since(n0)
+            seqs = touched["entry_seq"].to_numpy()
+            active = np.asarray(pc.fill_null(touched["active"], False), bool)
+            self.flags[seqs] = (self.flags[seqs] & np.uint8(~ACTIVE & 0xFF)) | (
+                active.astype(np.uint8) * ACTIVE
+            )
+            self._rates(store, self.lookups)
 
     def reload_reference(self, store) -> None:
         """Rebuild the lookup tables from the store's reference tables."""
@@ -283,22 +306,17 @@ class ResidentColumns:
                 ("entity", "entities", "entity"),
                 ("supplier", "suppliers", "supplier"),
                 ("chip_model", "chips", "chip_model"),
+                ("budget_code", "budgets", "budget_code"),
             ]:
-                for value in store.query(f"SELECT {column} FROM {table} ORDER BY 1")[
-                    column
-                ].to_pylist():
+                for value in store.reference_values(table, column):
                     self.dicts[name].add(value)
-            for b in store.query("SELECT DISTINCT budget_code FROM budgets ORDER BY 1")[
-                "budget_code"
-            ].to_pylist():
-                self.dicts["budget_code"].add(b)
             self.lookups = self._lookups(store)
 
     def _lookups(self, store) -> Lookups:
         country = {c: i for i, c in enumerate(COUNTRIES)}
-        ent = {r["entity"]: r for r in store.query("SELECT * FROM entities").to_pylist()}
-        sup = {r["supplier"]: r for r in store.query("SELECT * FROM suppliers").to_pylist()}
-        chips = {r["chip_model"]: r for r in store.query("SELECT * FROM chips").to_pylist()}
+        ent = {r["entity"]: r for r in store.reference("entities").to_pylist()}
+        sup = {r["supplier"]: r for r in store.reference("suppliers").to_pylist()}
+        chips = {r["chip_model"]: r for r in store.reference("chips").to_pylist()}
         entity_hq = np.array(
             [
                 country[ent[e]["hq_country"]] if e in ent else -1
@@ -345,27 +363,40 @@ class ResidentColumns:
             rate_day0=0,
         )
         self._rates(store, lk)
-        lk.rules = store.query("SELECT * FROM export_rules ORDER BY rule_id").to_pylist()
+        lk.rules = store.reference("export_rules").to_pylist()
         for r in lk.rules:
             r["params"] = json.loads(r["params"])
-        lk.budgets = store.query(
-            "SELECT * FROM budgets ORDER BY entity, budget_code, fiscal_year"
-        ).to_pylist()
-        lk.policies = store.query("SELECT * FROM sourcing_policies ORDER BY policy").to_pylist()
+        lk.budgets = store.reference("budgets").to_pylist()
+        lk.policies = store.reference("sourcing_policies").to_pylist()
         return lk
 
     def _rates(self, store, lk: Lookups) -> None:
         """Per-currency per-day rates (10^-12 USD), forward-filled over the days in use."""
-        rates = store.query(
-            "SELECT rate_date, currency, CAST(usd_per_unit * 1000000000000 AS BIGINT) AS e12 "
-            "FROM fx_rates ORDER BY rate_date"
-        )
+        lk.rate_e12, lk.rate_day0 = self._rate_table(store, self.min_day, self.max_day)
+
+    def lookups_covering(self, store, days: np.ndarray) -> Lookups:
+        """The lookups, with a rate table that also covers `days` (a new feed's order days).
+
+        Changes nothing: when the days are outside the resident table, a wider one is
+        built for this caller alone (the resident one widens once the feed commits).
+        """
+        lk = self.lookups
+        if not days.size:
+            return lk
+        lo, hi = int(days.min()), int(days.max())
+        if lo >= lk.rate_day0 and hi < lk.rate_day0 + lk.rate_e12.shape[1]:
+            return lk
+        table, first = self._rate_table(store, min(lo, self.min_day), max(hi, self.max_day))
+        return dataclasses.replace(lk, rate_e12=table, rate_day0=first)
+
+    def _rate_table(self, store, min_day: int, max_day: int) -> tuple[np.ndarray, int]:
+        rates = store.fx_rates_e12()
         days = (
             rates["rate_date"].cast(pa.int32()).to_numpy(zero_copy_only=False).astype(np.int64)
             - EPOCH_DAYS
         )
-        first = min(int(days.min()) if len(days) else self.min_day, self.min_day)
-        last = max(int(days.max()) if len(days) else 0, self.max_day)
+        first = min(int(days.min()) if len(days) else min_day, min_day)
+        last = max(int(days.max()) if len(days) else 0, max_day)
         first = min(first, last)
         width = last - first + 1
         table = np.zeros((len(CURRENCIES), width), np.int64)
@@ -377,8 +408,7 @@ class ResidentColumns:
         has = filled >= 0
         table = np.where(has, np.take_along_axis(table, np.maximum(filled, 0), axis=1), 0)
         table[self.dicts["currency"].index["USD"], :] = 10**12
-        lk.rate_e12 = table
-        lk.rate_day0 = first
+        return table, first
 
     def _grow(self, extra: int) -> None:
         need = self.n + extra
@@ -395,12 +425,16 @@ class ResidentColumns:
             setattr(self, name, grown)
         self.capacity = cap
 
-    def encode(self, entries: pa.Table) -> dict[str, np.ndarray]:
-        """An ENTRY_SCHEMA table as resident arrays (without storing it)."""
+    def encode(self, entries: pa.Table, grow: bool = True) -> dict[str, np.ndarray]:
+        """An ENTRY_SCHEMA table as resident arrays (without storing it).
+
+        With grow=False nothing here changes (dictionaries included): unseen values get
+        the codes they would get, and a dictionary that would overflow is a 422.
+        """
         m = entries.num_rows
         codes = np.zeros((N_SOURCES, m), np.uint16)
         for row, name in enumerate(SOURCES[:8]):
-            codes[row] = self.dicts[name].encode(entries[name])
+            codes[row] = self.dicts[name].encode(entries[name], grow=grow)
         day = entries["order_date"].cast(pa.int32()).to_numpy(zero_copy_only=False) - EPOCH_DAYS
         codes[DAY] = day.astype(np.uint16)
         fy = entries["fiscal_year"].to_numpy(zero_copy_only=False) - FY0
@@ -438,9 +472,8 @@ class ResidentColumns:
             self.min_day = min(self.min_day, int(days.min()))
         self.n = hi  # published last: a reader never sees a half-written batch
 
-    def on_append(self, result, store=None) -> None:
-        """Extend with a committed append (an AppendResult from the store)."""
-        entries = result.entries
+    def extend(self, entries: pa.Table, superseded_seqs: np.ndarray, store) -> None:
+        """Extend with a committed feed's entries; its superseded entries are no longer active."""
         with self.lock:
             if entries.num_rows:
                 assert int(entries["entry_seq"][0].as_py()) == self.n, (
@@ -451,9 +484,9 @@ class ResidentColumns:
             )
             old_max, old_min = self.max_day, self.min_day
             self._append_batch(entries, active)
-            if result.superseded_seqs is not None and len(result.superseded_seqs):
-                self.flags[np.asarray(result.superseded_seqs, np.int64)] &= np.uint8(~ACTIVE & 0xFF)
-            if store is not None and (self.max_day > old_max or self.min_day < old_min):
+            if len(superseded_seqs):
+                self.flags[np.asarray(superseded_seqs, np.int64)] &= np.uint8(~ACTIVE & 0xFF)
+            if self.max_day > old_max or self.min_day < old_min:
                 self._rates(store, self.lookups)  # the rate table must cover every order day
 
     def nbytes_per_entry(self) -> float:

@@ -1,9 +1,9 @@
-"""The DuckDB store: the ledger's source of truth. The only module that imports duckdb.
+"""The DuckDB store: the ledger's source of truth, and the only place that writes SQL.
 
 One write connection behind a lock; each reader thread gets its own cursor.
 Every write is one explicit transaction: a feed is in the file whole or not
-at all. `line_entries` is append-only: a new revision or a cancellation
-appends the reversal of the line's current entry, then the new entry.
+at all. Callers ask named questions (`feed_by_id`, `current_entries`,
+`entities`...) and get Arrow tables or plain values back; they never hold SQL.
 """
 
 from __future__ import annotations
@@ -14,134 +14,39 @@ import json
 import os
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
-from ledger.domain.errors import LedgerError, RowError, invalid
-from ledger.domain.money import MINOR_EXPONENT
-from ledger.domain.schema import CONTENT_FIELDS, ENTRY_SCHEMA, LINE_SCHEMA
+from ledger.domain.entries import CURRENT_SCHEMA, NO_CURRENT
+from ledger.domain.errors import LedgerError
+from ledger.domain.schema import CONTENT_FIELDS, ENTRY_SCHEMA
 from ledger.domain.validate import ReferenceView
-from ledger.resident.keys import KeyIndex
+from ledger.store.ddl import _DDL, ALLOWED_SQL, REFERENCE_TABLES, SCHEMA_VERSION, currency_rows
 
-SCHEMA_VERSION = 1
-ALLOWED_SQL = {duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN}
-
-# Reference tables: name -> (DDL columns, key columns). Public names for ad-hoc SQL.
-REFERENCE_TABLES: dict[str, tuple[str, list[str]]] = {
-    "entities": (
-        "entity VARCHAR NOT NULL, hq_country VARCHAR NOT NULL, parent_hq_country VARCHAR, "
-        "fy_start_month INTEGER NOT NULL",
-        ["entity"],
-    ),
-    "suppliers": ("supplier VARCHAR NOT NULL, hq_country VARCHAR NOT NULL", ["supplier"]),
-    "chips": (
-        "chip_model VARCHAR NOT NULL, vendor VARCHAR NOT NULL, origin_country VARCHAR NOT NULL, "
-        "tpp BIGINT NOT NULL, die_area_mm2 DOUBLE, source VARCHAR",
-        ["chip_model"],
-    ),
-    "fx_rates": (
-        "rate_date DATE NOT NULL, currency VARCHAR NOT NULL, usd_per_unit DECIMAL(18,12) NOT NULL, "
-        "synthetic BOOLEAN NOT NULL DEFAULT false",
-        ["rate_date", "currency"],
-    ),
-    "budgets": (
-        "entity VARCHAR NOT NULL, budget_code VARCHAR NOT NULL, fiscal_year INTEGER NOT NULL, "
-        "currency VARCHAR NOT NULL, amount_minor BIGINT NOT NULL, action VARCHAR NOT NULL, "
-        "warn_share DECIMAL(7,6) NOT NULL DEFAULT 0.9",
-        ["entity", "budget_code", "fiscal_year"],
-    ),
-    "sourcing_policies": (
-        "policy VARCHAR NOT NULL, jurisdiction VARCHAR NOT NULL, destinations VARCHAR NOT NULL, "
-        "metric VARCHAR NOT NULL, min_share DECIMAL(7,6) NOT NULL, entity VARCHAR, "
-        "fiscal_year INTEGER, currency VARCHAR NOT NULL DEFAULT 'USD'",
-        ["policy"],
-    ),
-    "export_rules": (
-        "rule_id VARCHAR NOT NULL, kind VARCHAR NOT NULL, effective_from DATE NOT NULL, "
-        "effective_to DATE, params VARCHAR NOT NULL, severity VARCHAR NOT NULL, "
-        "source VARCHAR NOT NULL",
-        ["rule_id"],
-    ),
-}
-
-_ENTRY_DDL = ", ".join(
-    f"{f.name} {_t}"
-    for f, _t in zip(
-        ENTRY_SCHEMA,
-        [
-            "BIGINT NOT NULL", "BIGINT NOT NULL", "VARCHAR NOT NULL", "TINYINT NOT NULL",
-            "VARCHAR NOT NULL", "INTEGER NOT NULL", "INTEGER NOT NULL", "VARCHAR NOT NULL",
-            "VARCHAR NOT NULL", "DATE NOT NULL", "INTEGER NOT NULL", "VARCHAR NOT NULL",
-            "VARCHAR NOT NULL", "BIGINT NOT NULL", "BIGINT NOT NULL", "BIGINT NOT NULL",
-            "VARCHAR NOT NULL", "VARCHAR NOT NULL", "VARCHAR NOT NULL", "VARCHAR NOT NULL",
-            "VARCHAR NOT NULL", "VARCHAR", "VARCHAR", "BOOLEAN NOT NULL", "VARCHAR",
-        ],
-        strict=True,
-    )
-)  # fmt: skip
-
-_DDL = [
-    "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL, applied_at TIMESTAMP)",
-    "CREATE TABLE IF NOT EXISTS currencies "
-    "(currency VARCHAR PRIMARY KEY, minor_exponent INTEGER NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS feeds (seq BIGINT NOT NULL, feed_id VARCHAR NOT NULL, "
-    "sha256 VARCHAR NOT NULL, lines BIGINT NOT NULL, lines_unchanged BIGINT NOT NULL, "
-    "entries BIGINT NOT NULL, accepted_at TIMESTAMP NOT NULL, answer VARCHAR NOT NULL)",
-    # No PRIMARY KEY: keys are enforced in the append path (an index on a
-    # 10^7-row append-only table makes WAL replay slow and fragile).
-    f"CREATE TABLE IF NOT EXISTS line_entries ({_ENTRY_DDL})",
-    *[f"CREATE TABLE IF NOT EXISTS {t} ({cols})" for t, (cols, _) in REFERENCE_TABLES.items()],
-    # n / d rounded half-even, exact in 128-bit integers (the kernels' rule).
-    "CREATE OR REPLACE MACRO half_even_div(n, d) AS "
-    "sign(n) * ((abs(n) // d) + CASE WHEN 2 * (abs(n) % d) > d "
-    "OR (2 * (abs(n) % d) = d AND (abs(n) // d) % 2 = 1) THEN 1 ELSE 0 END)",
-    # USD is 1 on every date; other rates as integers of 10^-12 USD.
-    "CREATE OR REPLACE VIEW fx_rates_e12 AS "
-    "SELECT rate_date, currency, CAST(usd_per_unit * 1000000000000 AS HUGEINT) AS rate_e12 "
-    "FROM fx_rates WHERE currency <> 'USD' "
-    "UNION ALL SELECT DATE '1900-01-01', 'USD', CAST(1000000000000 AS HUGEINT)",
-    # The current state of every line: its latest 'line' entry.
-    "CREATE OR REPLACE VIEW orders AS SELECT * EXCLUDE (entry_kind) "
-    "FROM line_entries WHERE entry_kind = 'line' "
-    "QUALIFY row_number() OVER (PARTITION BY order_id, line_no ORDER BY entry_seq DESC) = 1",
-    # Each line converted at the latest rate on or before its order date.
-    "CREATE OR REPLACE VIEW orders_usd AS "
-    "SELECT o.*, CAST(half_even_div(CAST(o.amount_minor AS HUGEINT) * r.rate_e12 * 100, "
-    "CAST(1000000000000 AS HUGEINT) * CAST(pow(10, c.minor_exponent) AS HUGEINT)) AS BIGINT) "
-    "AS amount_usd_minor "
-    "FROM orders o JOIN currencies c USING (currency) "
-    "ASOF LEFT JOIN fx_rates_e12 r ON o.currency = r.currency AND o.order_date >= r.rate_date",
-]
-
-
-@dataclass
-class AppendResult:
-    answer: dict  # the answer to give the sender (also for a replay)
-    replay: bool  # the same feed was already in the ledger
-    entries: pa.Table | None = None  # the appended entries (ENTRY_SCHEMA), None on replay
-    superseded_seqs: np.ndarray | None = None  # entry_seq of entries no longer current
-    new_key_hashes: np.ndarray | None = None  # line keys new to the ledger (for KeyIndex)
-
-
-# A line key's hash for the KeyIndex: the same types on both sides, or equal keys could
+# A line key's hash for the key index: the same types on both sides, or equal keys could
 # hash apart and a revision pass for a new line.
 _KEY_HASH = "hash(CAST(order_id AS VARCHAR), CAST(line_no AS INTEGER))"
 
-# The current-entry answer when no incoming line is in the ledger.
-_NO_CURRENT = pa.table(
-    {
-        "_row": pa.array([], pa.int64()),
-        "cur_seq": pa.array([], pa.int64()),
-        "cur_rev": pa.array([], pa.int32()),
-        "cur_status": pa.array([], pa.string()),
-        "same": pa.array([], pa.bool_()),
-    }
+# Whether an entry is its line's current, open `line` entry (the resident ACTIVE flag).
+_ACTIVE = (
+    "(e.entry_kind = 'line' AND e.status = 'open' AND e.entry_seq = "
+    "max(e.entry_seq) FILTER (WHERE e.entry_kind = 'line') "
+    "OVER (PARTITION BY e.order_id, e.line_no)) AS active"
 )
+
+# Seed: table name -> rows, inserted in the transaction that creates a new ledger.
+Seed = Callable[[], dict[str, pa.Table]]
+
+
+class StaleState(Exception):
+    """Another Store on this file (one DuckDB instance in this process) appended meanwhile."""
+
+
+class LedgerLocked(Exception):
+    """Another process holds the ledger file (DuckDB allows one writer process)."""
 
 
 def _first(con, sql: str, params: list | None = None) -> tuple | None:
@@ -150,70 +55,68 @@ def _first(con, sql: str, params: list | None = None) -> tuple | None:
     return rows[0] if rows else None
 
 
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+def _connect(path: str) -> duckdb.DuckDBPyConnection:
+    config = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+    try:
+        return duckdb.connect(path, config=config)
+    except duckdb.IOException as e:
+        if "lock" in str(e).lower():
+            raise LedgerLocked(str(e).splitlines()[0]) from None
+        raise
 
 
 class Store:
     """Owns the DuckDB file. Thread-safe: writes serialised, a cursor per reader thread."""
 
-    def __init__(self, path: str | os.PathLike, snapshot_dir: str | os.PathLike | None = None):
+    def __init__(
+        self, path: str | os.PathLike, snapshot_dir: str | os.PathLike | None = None,
+        seed: Seed | None = None,
+    ):  # fmt: skip
         self.path = str(path)
         self.snapshot_dir = str(Path(snapshot_dir).resolve()) if snapshot_dir else None
-        config = {
-            "autoinstall_known_extensions": False,
-            "autoload_known_extensions": False,
-        }
-        self._con = duckdb.connect(self.path, config=config)
+        self._con = _connect(self.path)
         self._lock = threading.RLock()
         self._local = threading.local()
-        self._migrate()
+        self.created = self._migrate(seed)
         # Harden after migration: no file or network access except the snapshot folder.
         # A second Store on the same file in one process shares DuckDB's instance,
         # which the first one has already hardened and locked.
-        self._keys: KeyIndex | None = None  # built on the first append
-        if _first(self._con, "SELECT current_setting('lock_configuration')")[0]:
-            self._read_counters(self._con)
-            return
-        if self.snapshot_dir:
-            Path(self.snapshot_dir).mkdir(parents=True, exist_ok=True)
-            self._con.execute(f"SET allowed_directories = ['{self.snapshot_dir}/']")
-        self._con.execute("SET enable_external_access = false")
-        self._con.execute("SET lock_configuration = true")
-        self._read_counters(self._con)
-
-    def _read_counters(self, con) -> None:
-        self._next_entry_seq = _first(
-            con, "SELECT coalesce(max(entry_seq) + 1, 0) FROM line_entries"
-        )[0]
-        self._next_feed_seq = _first(con, "SELECT coalesce(max(seq) + 1, 1) FROM feeds")[0]
-        self._keys = None
+        if not _first(self._con, "SELECT current_setting('lock_configuration')")[0]:
+            if self.snapshot_dir:
+                Path(self.snapshot_dir).mkdir(parents=True, exist_ok=True)
+                self._con.execute(f"SET allowed_directories = ['{self.snapshot_dir}/']")
+            self._con.execute("SET enable_external_access = false")
+            self._con.execute("SET lock_configuration = true")
 
     # -- lifecycle -------------------------------------------------------
 
-    def _migrate(self) -> None:
+    def _migrate(self, seed: Seed | None) -> bool:
+        """Create or check the schema in one transaction; a new ledger also gets `seed`."""
         con = self._con
         con.execute("BEGIN")
         try:
             for ddl in _DDL:
                 con.execute(ddl)
             version = _first(con, "SELECT max(version) FROM schema_version")[0]
-            if version is None:
+            created = version is None
+            if created:
                 con.execute("INSERT INTO schema_version VALUES (?, now())", [SCHEMA_VERSION])
+                for table, rows in (seed() if seed else {}).items():
+                    self._insert_reference(con, table, rows)
             elif version > SCHEMA_VERSION:
                 raise LedgerError(
                     "schema-too-new", "Ledger file is newer than this program",
                     f"{self.path} has schema {version}; this program knows {SCHEMA_VERSION}", 500,
                 )  # fmt: skip
             con.execute(
-                "INSERT INTO currencies SELECT * FROM (VALUES "
-                + ", ".join(f"('{c}', {e})" for c, e in sorted(MINOR_EXPONENT.items()))
-                + ") v(c, e) WHERE c NOT IN (SELECT currency FROM currencies)"
+                f"INSERT INTO currencies SELECT * FROM (VALUES {currency_rows()}) v(c, e) "
+                "WHERE c NOT IN (SELECT currency FROM currencies)"
             )
             con.execute("COMMIT")
-        except Exception:
+        except BaseException:
             con.execute("ROLLBACK")
             raise
+        return created
 
     def close(self) -> None:
         with self._lock:
@@ -239,12 +142,12 @@ class Store:
         return _first(self.cursor(), sql, params)[0]
 
     def query(self, sql: str, params: list | None = None) -> pa.Table:
+        """Any SELECT, for the store's own readers and for tests; other modules ask by name."""
         return self.cursor().sql(sql, params=params or None).to_arrow_table()
 
-    def reader(self, sql: str, batch_rows: int = 1_000_000) -> pa.RecordBatchReader:
-        return self.cursor().sql(sql).to_arrow_reader(batch_rows)
-
     def count(self, table: str) -> int:
+        if table not in ("feeds", "line_entries", "currencies", *REFERENCE_TABLES):
+            raise ValueError(f"unknown table {table!r}")
         return int(self._scalar(f"SELECT count(*) FROM {table}"))
 
     def content_hash(self) -> str:
@@ -256,23 +159,14 @@ class Store:
             h.update(f"{table}:{len(rows)}:{rows!r}".encode())
         return h.hexdigest()
 
-    def reference_view(self) -> ReferenceView:
-        cur = self.cursor()
-        entities = dict(cur.execute("SELECT entity, fy_start_month FROM entities").fetchall())
-        suppliers = frozenset(
-            r[0] for r in cur.execute("SELECT supplier FROM suppliers").fetchall()
-        )
-        chips = frozenset(r[0] for r in cur.execute("SELECT chip_model FROM chips").fetchall())
-        first = dict(
-            cur.execute("SELECT currency, min(rate_date) FROM fx_rates GROUP BY 1").fetchall()
-        )
-        return ReferenceView(entities, suppliers, chips, first)
+    def counters(self) -> tuple[int, int]:
+        """(next entry_seq, next feed seq), read from the file."""
+        return self._counters_in(self.cursor())
 
-    def entries(self, start_seq: int = 0, batch_rows: int = 1_000_000) -> pa.RecordBatchReader:
-        return self.reader(
-            f"SELECT * FROM line_entries WHERE entry_seq >= {int(start_seq)} ORDER BY entry_seq",
-            batch_rows,
-        )
+    def feed_by_id(self, feed_id: str) -> tuple[str, dict] | None:
+        """(sha256, first answer) of an accepted feed, or None."""
+        row = _first(self.cursor(), "SELECT sha256, answer FROM feeds WHERE feed_id = ?", [feed_id])
+        return None if row is None else (row[0], json.loads(row[1]))
 
     def feed_boundary(self, n_entries: int) -> tuple[int, str] | None:
         """(seq, sha256) of the feed whose entries end exactly at entry n_entries, if any.
@@ -293,247 +187,206 @@ class Store:
             return None
         return (int(row[0]), row[1])
 
-    @property
-    def next_entry_seq(self) -> int:
-        return self._next_entry_seq
+    # -- entries, for the resident columns -------------------------------
+
+    def entries_with_active(self, batch_rows: int = 1_000_000) -> pa.RecordBatchReader:
+        """Every entry, in order, with `active` (its line's current open `line` entry)."""
+        sql = f"SELECT e.*, {_ACTIVE} FROM line_entries e ORDER BY e.entry_seq"
+        return self.cursor().sql(sql).to_arrow_reader(batch_rows)
+
+    def entries(self, start_seq: int = 0, batch_rows: int = 1_000_000) -> pa.RecordBatchReader:
+        """Entries from start_seq on, in order."""
+        sql = f"SELECT * FROM line_entries WHERE entry_seq >= {int(start_seq)} ORDER BY entry_seq"
+        return self.cursor().sql(sql).to_arrow_reader(batch_rows)
+
+    def active_of_keys_touched_since(self, start_seq: int) -> pa.Table:
+        """(entry_seq, active) of every entry whose line has an entry at or after start_seq."""
+        return self.query(
+            f"SELECT e.entry_seq, {_ACTIVE} FROM line_entries e "
+            "SEMI JOIN (SELECT DISTINCT order_id, line_no FROM line_entries "
+            f"WHERE entry_seq >= {int(start_seq)}) t "
+            "ON e.order_id = t.order_id AND e.line_no = t.line_no"
+        )
+
+    def key_hashes(self, batch: pa.Table | None = None) -> np.ndarray:
+        """uint64 hash of (order_id, line_no) of every entry (None) or of each batch row."""
+        cur = self.cursor()
+        if batch is None:
+            return (
+                cur.sql(f"SELECT {_KEY_HASH} AS h FROM line_entries")
+                .to_arrow_table()["h"]
+                .to_numpy()
+            )
+        keys = batch.select(["order_id", "line_no"])
+        cur.register("hash_keys", keys)
+        try:
+            return (
+                cur.sql(f"SELECT {_KEY_HASH} AS h FROM hash_keys").to_arrow_table()["h"].to_numpy()
+            )
+        finally:
+            cur.unregister("hash_keys")
+
+    def current_entries(self, batch: pa.Table) -> pa.Table:
+        """Per incoming line already in the ledger: its current entry, and whether unchanged."""
+        same = " AND ".join(f"i.{f} IS NOT DISTINCT FROM c.{f}" for f in CONTENT_FIELDS)
+        cur = self.cursor()
+        incoming = batch.append_column("_row", pa.array(np.arange(batch.num_rows, dtype=np.int64)))
+        cur.register("incoming", incoming)
+        try:
+            found = cur.sql(
+                f"""
+                WITH cur AS (
+                    SELECT e.* FROM line_entries e
+                    SEMI JOIN incoming i ON e.order_id = i.order_id AND e.line_no = i.line_no
+                    WHERE e.entry_kind = 'line'
+                    QUALIFY row_number() OVER (PARTITION BY e.order_id, e.line_no
+                                               ORDER BY e.entry_seq DESC) = 1)
+                SELECT i._row, c.entry_seq AS cur_seq, c.revision AS cur_rev,
+                       c.status AS cur_status, ({same}) AS same
+                FROM incoming i JOIN cur c ON i.order_id = c.order_id AND i.line_no = c.line_no
+                ORDER BY i._row
+                """
+            ).to_arrow_table()
+        finally:
+            cur.unregister("incoming")
+        return found.cast(CURRENT_SCHEMA) if found.num_rows else NO_CURRENT
+
+    def entries_at(self, seqs: np.ndarray, rows: np.ndarray) -> pa.Table:
+        """The stored entries with these entry_seq, each with `_row` (the given row beside it)."""
+        return (
+            self.cursor()
+            .sql(
+                "SELECT e.*, r.row AS _row FROM line_entries e "
+                "JOIN (SELECT unnest($seqs) AS seq, unnest($rows) AS row) r ON e.entry_seq = r.seq",
+                params={"seqs": [int(s) for s in seqs], "rows": [int(r) for r in rows]},
+            )
+            .to_arrow_table()
+        )
+
+    def line_details(self, seqs: np.ndarray) -> list[dict]:
+        """The fields a flagged line shows, for these entry_seq."""
+        if not len(seqs):
+            return []
+        return (
+            self.cursor()
+            .sql(
+                "SELECT entry_seq, order_id, line_no, revision, entity, order_date, chip_model, "
+                "destination, acquisition, license_ref FROM line_entries "
+                "WHERE entry_seq IN (SELECT unnest($seqs))",
+                params={"seqs": [int(s) for s in np.unique(seqs)]},
+            )
+            .to_arrow_table()
+            .to_pylist()
+        )
 
     # -- reference data --------------------------------------------------
 
-    def replace_reference(self, table: str, rows: pa.Table) -> int:
-        """Insert rows; rows with the same key replace earlier ones. One transaction."""
-        if table not in REFERENCE_TABLES:
-            raise LedgerError("unknown-table", "Unknown reference table", table, 404)
-        _, keys = REFERENCE_TABLES[table]
-        with self._lock:
-            con = self._con
-            con.execute("BEGIN")
-            try:
-                con.register("incoming_ref", rows)
-                on = " AND ".join(f"t.{k} IS NOT DISTINCT FROM i.{k}" for k in keys)
-                con.execute(
-                    f"DELETE FROM {table} t WHERE EXISTS (SELECT 1 FROM incoming_ref i WHERE {on})"
-                )
-                cols = ", ".join(rows.column_names)
-                con.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM incoming_ref")
-                con.execute("COMMIT")
-            except Exception:
-                con.execute("ROLLBACK")
-                raise
-            finally:
-                con.unregister("incoming_ref")
-        return rows.num_rows
+    def reference_view(self) -> ReferenceView:
+        cur = self.cursor()
+        entities = dict(cur.execute("SELECT entity, fy_start_month FROM entities").fetchall())
+        suppliers = frozenset(
+            r[0] for r in cur.execute("SELECT supplier FROM suppliers").fetchall()
+        )
+        chips = frozenset(r[0] for r in cur.execute("SELECT chip_model FROM chips").fetchall())
+        first = dict(
+            cur.execute("SELECT currency, min(rate_date) FROM fx_rates GROUP BY 1").fetchall()
+        )
+        return ReferenceView(entities, suppliers, chips, first)
 
     def reference(self, table: str) -> pa.Table:
+        """A reference table, ordered by its key."""
         if table not in REFERENCE_TABLES:
             raise LedgerError("unknown-table", "Unknown reference table", table, 404)
         _, keys = REFERENCE_TABLES[table]
         return self.query(f"SELECT * FROM {table} ORDER BY {', '.join(keys)}")
 
-    # -- feeds -----------------------------------------------------------
+    def reference_values(self, table: str, column: str) -> list:
+        """The distinct values of one column of a reference table, sorted."""
+        if table not in REFERENCE_TABLES or column.replace("_", "").isalnum() is False:
+            raise ValueError(f"unknown column {table}.{column}")
+        return self.query(f"SELECT DISTINCT {column} FROM {table} ORDER BY 1")[column].to_pylist()
 
-    def append_feed(
-        self,
-        batch: pa.Table,
-        feed_id: str | None,
-        content: bytes,
-        precheck: Callable[[pa.Table], list[dict]] | None = None,
-        on_commit: Callable[[AppendResult], None] | None = None,
-    ) -> AppendResult:
-        """Append a validated batch (LINE_SCHEMA) as one feed, in one transaction.
+    def fx_rates_e12(self) -> pa.Table:
+        """Every rate: rate_date, currency, e12 (USD per unit in 10^-12), by date."""
+        return self.query(
+            "SELECT rate_date, currency, CAST(usd_per_unit * 1000000000000 AS BIGINT) AS e12 "
+            "FROM fx_rates ORDER BY rate_date"
+        )
 
-        Idempotent: the same feed id with the same content answers as the first
-        time; the same id with other content is a conflict. `precheck` sees the
-        entries about to be appended (inside the transaction, under the write
-        lock) and may raise to refuse the feed or return warnings; `on_commit`
-        runs after COMMIT, still under the lock, so followers see feeds in order.
-        """
-        assert batch.schema.equals(LINE_SCHEMA), batch.schema
-        sha = _sha256(content)
-        feed_id = feed_id or f"sha256:{sha}"
+    def replace_reference(self, table: str, rows: pa.Table) -> int:
+        """Insert rows; rows with the same key replace earlier ones. One transaction."""
+        if table not in REFERENCE_TABLES:
+            raise LedgerError("unknown-table", "Unknown reference table", table, 404)
         with self._lock:
             con = self._con
             con.execute("BEGIN")
             try:
-                result = self._append_locked(con, batch, feed_id, sha, precheck)
+                self._insert_reference(con, table, rows)
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+        return rows.num_rows
+
+    @staticmethod
+    def _insert_reference(con, table: str, rows: pa.Table) -> None:
+        _, keys = REFERENCE_TABLES[table]
+        con.register("incoming_ref", rows)
+        try:
+            on = " AND ".join(f"t.{k} IS NOT DISTINCT FROM i.{k}" for k in keys)
+            con.execute(
+                f"DELETE FROM {table} t WHERE EXISTS (SELECT 1 FROM incoming_ref i WHERE {on})"
+            )
+            cols = ", ".join(rows.column_names)
+            con.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM incoming_ref")
+        finally:
+            con.unregister("incoming_ref")
+
+    # -- feeds -----------------------------------------------------------
+
+    def append(
+        self, entries: pa.Table, feed_id: str, sha256: str, answer: dict, first_seq: int,
+    ) -> None:  # fmt: skip
+        """Append a feed's entries and its row in `feeds`, in one transaction.
+
+        `first_seq` and `answer["feed_seq"]` are what the caller planned with; if
+        the file has moved on since (another Store on it appended), StaleState is
+        raised and nothing is written. A feed id seen meanwhile is a conflict.
+        """
+        assert entries.schema.equals(ENTRY_SCHEMA), entries.schema
+        feed_seq = answer["feed_seq"]
+        with self._lock:
+            con = self._con
+            con.execute("BEGIN")
+            try:
+                if self._counters_in(con) != (first_seq, feed_seq):
+                    raise StaleState()
+                if entries.num_rows:
+                    con.register("new_entries", entries)
+                    con.execute("INSERT INTO line_entries SELECT * FROM new_entries")
+                con.execute(
+                    "INSERT INTO feeds VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    [feed_seq, feed_id, sha256, answer["lines_accepted"],
+                     answer["lines_unchanged"], entries.num_rows,
+                     dt.datetime.now(dt.UTC).replace(tzinfo=None), json.dumps(answer)],
+                )  # fmt: skip
                 con.execute("COMMIT")
             except BaseException:
                 con.execute("ROLLBACK")
                 raise
             finally:
-                for name in ("incoming", "new_entries"):
-                    try:
-                        con.unregister(name)
-                    except duckdb.Error:
-                        pass
-            if not result.replay:
-                self._next_entry_seq += result.entries.num_rows
-                self._next_feed_seq += 1
-                if self._keys is not None:
-                    self._keys.add(result.new_key_hashes)
-                if on_commit is not None:
-                    # still under the write lock: listeners see appends in commit order
-                    on_commit(result)
-            return result
-
-    def _append_locked(self, con, batch, feed_id, sha, precheck) -> AppendResult:
-        prior = _first(con, "SELECT sha256, answer FROM feeds WHERE feed_id = ?", [feed_id])
-        if prior is not None:
-            if prior[0] == sha:
-                return AppendResult(json.loads(prior[1]), replay=True)
-            raise LedgerError(
-                "feed-conflict", "Feed id already used for other content",
-                f"feed {feed_id!r} was accepted with other content (sha256 {prior[0][:16]}...)",
-                409,
-            )  # fmt: skip
-        if _first(con, "SELECT coalesce(max(seq), 0) FROM feeds")[0] != self._next_feed_seq - 1:
-            # another Store object on this file (one DuckDB instance) appended meanwhile
-            self._read_counters(con)
-        n = batch.num_rows
-        incoming = batch.append_column("_row", pa.array(np.arange(n, dtype=np.int64)))
-        con.register("incoming", incoming)
-        hashed = con.sql(f"SELECT _row, {_KEY_HASH} AS h FROM incoming").to_arrow_table()
-        key_hash = np.empty(n, dtype=np.uint64)
-        key_hash[hashed["_row"].to_numpy()] = hashed["h"].to_numpy()
-        if self._keys is None:
-            self._keys = KeyIndex(
-                con.sql(f"SELECT {_KEY_HASH} AS h FROM line_entries")
-                .to_arrow_table()["h"]
-                .to_numpy()
-            )
-        if self._keys.contains(key_hash).any():
-            current = self._current_entries(con)
-        else:  # every line is new: no need to look for current entries
-            current = _NO_CURRENT
-        rows = current["_row"].to_numpy()
-        cur_seq = current["cur_seq"].to_numpy()
-        cur_rev = current["cur_rev"].to_numpy()
-        new_rev = batch["revision"].to_numpy()[rows]
-        same_content = current["same"].to_numpy(zero_copy_only=False).astype(bool)
-        stale = new_rev < cur_rev
-        clash = (new_rev == cur_rev) & ~same_content
-        unchanged = (new_rev == cur_rev) & same_content
-        errors = [
-            RowError(int(r), "revision", f"revision {int(nr)} is older than the ledger's {int(cr)}")
-            for r, nr, cr in zip(rows[stale], new_rev[stale], cur_rev[stale], strict=True)
-        ] + [
-            RowError(
-                int(r),
-                "revision",
-                f"line is already at revision {int(cr)} with other content; "
-                f"send revision {int(cr) + 1}",
-            )  # fmt: skip
-            for r, cr in zip(rows[clash], cur_rev[clash], strict=True)
-        ]
-        if errors:
-            errors.sort(key=lambda e: e.row)
-            raise invalid(errors, len(errors))
-
-        keep = np.ones(n, dtype=bool)
-        keep[rows[unchanged]] = False
-        revised = rows[new_rev > cur_rev]
-        revised_open = (new_rev > cur_rev) & (
-            current["cur_status"].to_numpy(zero_copy_only=False) == "open"
-        )
-        reverse_seqs = cur_seq[revised_open]
-        superseded = cur_seq[new_rev > cur_rev]
-        feed_seq = self._next_feed_seq
-        base = self._next_entry_seq
-
-        # Reversals: the current entry with quantity, amount and line count negated.
-        reversals = None
-        if len(reverse_seqs):
-            reversals = con.sql(
-                """
-                SELECT e.* EXCLUDE (entry_seq, feed_seq, entry_kind, lines, quantity, amount_minor),
-                       -e.quantity AS quantity, -e.amount_minor AS amount_minor, r.row AS _row
-                FROM line_entries e JOIN (SELECT unnest($seqs) AS seq, unnest($rows) AS row) r
-                  ON e.entry_seq = r.seq
-                """,
-                params={
-                    "seqs": [int(s) for s in reverse_seqs],
-                    "rows": [int(r) for r in rows[revised_open]],
-                },
-            ).to_arrow_table()
-        del revised
-        lines_new = incoming.filter(pa.array(keep))
-        parts = []
-        if reversals is not None:
-            parts.append(self._shape(reversals, "reversal", -1, order=0))
-        if lines_new.num_rows:
-            open_line = pc.cast(pc.equal(lines_new["status"], "open"), pa.int8())
-            parts.append(self._shape(lines_new, "line", open_line, order=1))
-        if reversals is not None:  # each reversal goes just before the line superseding it
-            entries = pa.concat_tables(parts)
-            order = pc.sort_indices(entries, [("_row", "ascending"), ("_order", "ascending")])
-            entries = entries.take(order).drop_columns(["_row", "_order"])
-        elif parts:  # new lines only: already in feed order
-            entries = parts[0].drop_columns(["_row", "_order"])
-        else:
-            entries = ENTRY_SCHEMA.empty_table()
-        m = entries.num_rows
-        entries = entries.set_column(
-            0, "entry_seq", pa.array(np.arange(base, base + m, dtype=np.int64))
-        )
-        entries = entries.set_column(1, "feed_seq", pa.array(np.full(m, feed_seq, dtype=np.int64)))
-        entries = entries.select(ENTRY_SCHEMA.names).cast(ENTRY_SCHEMA)
-        warnings = precheck(entries) if (precheck and m) else []
-
-        lines_accepted = int(keep.sum())
-        answer = {
-            "feed_id": feed_id,
-            "feed_seq": feed_seq,
-            "lines_accepted": lines_accepted,
-            "lines_unchanged": int(unchanged.sum()),
-            "entries_appended": m,
-            "warnings": warnings,
-        }
-        if m:
-            con.register("new_entries", entries)
-            con.execute("INSERT INTO line_entries SELECT * FROM new_entries")
-        con.execute(
-            "INSERT INTO feeds VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [feed_seq, feed_id, sha, lines_accepted, int(unchanged.sum()), m,
-             dt.datetime.now(dt.UTC).replace(tzinfo=None), json.dumps(answer)],
-        )  # fmt: skip
-        return AppendResult(
-            answer, replay=False, entries=entries, superseded_seqs=superseded,
-            new_key_hashes=np.delete(key_hash, rows),
-        )  # fmt: skip
+                try:
+                    con.unregister("new_entries")
+                except duckdb.Error:
+                    pass
 
     @staticmethod
-    def _current_entries(con) -> pa.Table:
-        """Per incoming line already in the ledger: its current entry, and whether unchanged."""
-        same = " AND ".join(f"i.{f} IS NOT DISTINCT FROM c.{f}" for f in CONTENT_FIELDS)
-        return con.sql(
-            f"""
-            WITH cur AS (
-                SELECT e.* FROM line_entries e
-                SEMI JOIN incoming i ON e.order_id = i.order_id AND e.line_no = i.line_no
-                WHERE e.entry_kind = 'line'
-                QUALIFY row_number() OVER (PARTITION BY e.order_id, e.line_no
-                                           ORDER BY e.entry_seq DESC) = 1)
-            SELECT i._row, c.entry_seq AS cur_seq, c.revision AS cur_rev,
-                   c.status AS cur_status, ({same}) AS same
-            FROM incoming i JOIN cur c ON i.order_id = c.order_id AND i.line_no = c.line_no
-            ORDER BY i._row
-            """
-        ).to_arrow_table()
-
-    @staticmethod
-    def _shape(table: pa.Table, kind: str, lines, order: int) -> pa.Table:
-        n = table.num_rows
-        cols = {
-            "entry_seq": pa.array(np.zeros(n, np.int64)),
-            "feed_seq": pa.array(np.zeros(n, np.int64)),
-            "entry_kind": pa.array([kind] * n, pa.string()),
-            "lines": lines if isinstance(lines, pa.ChunkedArray | pa.Array)
-            else pa.array(np.full(n, lines, np.int8)),
-        }  # fmt: skip
-        for f in LINE_SCHEMA:
-            cols[f.name] = table[f.name].cast(f.type)
-        cols["_row"] = table["_row"].cast(pa.int64())
-        cols["_order"] = pa.array(np.full(n, order, np.int8))
-        return pa.table(cols)
+    def _counters_in(con) -> tuple[int, int]:
+        # from the feeds' own counts (a small table): no scan of line_entries
+        entry, feed = _first(
+            con, "SELECT coalesce(sum(entries), 0), coalesce(max(seq), 0) + 1 FROM feeds"
+        )
+        return int(entry), int(feed)
 
     # -- ad-hoc SQL -------------------------------------------------------
 
@@ -588,10 +441,7 @@ class Store:
             timer.cancel()
             cur.close()
 
-    # -- feeds log and snapshots ----------------------------------------
-
-    def feeds(self) -> pa.Table:
-        return self.query("SELECT * EXCLUDE (answer) FROM feeds ORDER BY seq")
+    # -- snapshots --------------------------------------------------------
 
     def snapshot(self, target_dir: str | os.PathLike) -> dict:
         """Parquet of every table plus a DuckDB copy another process can open."""
@@ -614,7 +464,7 @@ class Store:
                 copy.unlink()
             con.execute(f"ATTACH '{copy}' AS snap")
             try:
-                con.execute("COPY FROM DATABASE " + self._db_name() + " TO snap")
+                con.execute(f'COPY FROM DATABASE "{self._db_name()}" TO snap')
             finally:
                 con.execute("DETACH snap")
             written["duckdb"] = str(copy)

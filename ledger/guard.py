@@ -1,0 +1,88 @@
+"""The budget guard: checks a feed's candidate entries against committed totals. Mutates nothing.
+
+A `stop` budget that the feed would push over refuses the feed (409
+`budget-exceeded`, naming each budget and by how much); a `warn` budget
+accepts it with a warning. Only additions count: a feed that lowers a budget
+already over (a cancellation) is never refused. The committed totals of the
+ledger as it is are kept between feeds (`Committed`), so a check converts the
+incoming entries only, not the whole ledger.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pyarrow as pa
+
+from ledger.domain.errors import LedgerError
+from ledger.domain.money import format_minor
+from ledger.resident.columns import DAY
+
+if TYPE_CHECKING:
+    from ledger.read.queries import Queries
+    from ledger.store.store import Store
+
+
+@dataclass(frozen=True)
+class Committed:
+    """Committed minor units per checked budget, at one ledger state."""
+
+    n_entries: int
+    generation: int  # the reference generation (budgets, rates) it was computed under
+    keys: tuple  # (entity, budget_code, fiscal_year) per budget
+    totals: np.ndarray  # int64, in each budget's currency
+
+
+@dataclass(frozen=True)
+class Checked:
+    warnings: list[dict]
+    after: Committed | None  # the committed totals once this feed is in
+
+
+def check(reads: Queries, store: Store, entries: pa.Table) -> Checked:
+    """Refuse (raise) or accept with warnings; `after` is what committing would make."""
+    cols = reads.cols
+    with cols.lock:
+        encoded = cols.encode(entries, grow=False)  # a dictionary past its codes is a 422 here
+        budgets = [b for b in cols.lookups.budgets if b["action"] != "ignore"]
+        if not budgets or not entries.num_rows:
+            return Checked([], None)
+        lookups = cols.lookups_covering(store, encoded["codes"][DAY])
+        before = reads.committed_totals(budgets)
+        delta = reads.budget_committed(encoded, budgets, lookups)
+    over, warnings = [], []
+    for b, was, add in zip(budgets, before.totals, delta, strict=True):
+        after = int(was) + int(add)
+        amount = int(b["amount_minor"])
+        if add > 0 and after > amount:
+            item = _excess(b, int(was), after)
+            if b["action"] == "stop":
+                over.append(item)
+            else:
+                warnings.append({"kind": "budget-exceeded", **item})
+    if over:
+        names = ", ".join(f"{o['entity']}/{o['budget_code']}/{o['fiscal_year']}" for o in over)
+        raise LedgerError(
+            "budget-exceeded", "The feed would exceed a stop budget",
+            f"refused: {names} over by "
+            + ", ".join(f"{o['excess']} {o['currency']}" for o in over),
+            409, extra={"budgets": over},
+        )  # fmt: skip
+    after = Committed(
+        before.n_entries + entries.num_rows, before.generation, before.keys, before.totals + delta
+    )
+    return Checked(warnings, after)
+
+
+def _excess(b: dict, was: int, after: int) -> dict:
+    amount = int(b["amount_minor"])
+    return {
+        "entity": b["entity"], "budget_code": b["budget_code"],
+        "fiscal_year": b["fiscal_year"], "currency": b["currency"],
+        "amount": format_minor(amount, b["currency"]),
+        "committed_before": format_minor(was, b["currency"]),
+        "committed_after": format_minor(after, b["currency"]),
+        "excess": format_minor(after - amount, b["currency"]),
+    }  # fmt: skip
