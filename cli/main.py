@@ -4,26 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
 
 from cli import reports
+from cli.common import DEFAULT_DB, db_path, open_ledger
 from cli.output import err, out, print_problem, print_warnings, show_arrow
 from ledger.domain.errors import LedgerError
-
-DEFAULT_DB = "chip-ledger.duckdb"
-
-
-def db_path(args) -> str:
-    return getattr(args, "db", None) or os.environ.get("CHIP_LEDGER_DB") or DEFAULT_DB
-
-
-def open_ledger(args, snapshot_dir: str | None = None):
-    from ledger.ledger import Ledger
-
-    return Ledger.open(db_path(args), snapshot_dir=snapshot_dir)
 
 
 def cmd_init(args) -> int:
@@ -155,9 +143,10 @@ def build_parser() -> argparse.ArgumentParser:
     _db_option(p, top=True)
     sub = p.add_subparsers(dest="command", required=True)
 
-    def command(name: str, func, help_text: str, **kw) -> argparse.ArgumentParser:
+    def command(name: str, func, help_text: str, db: bool = True, **kw) -> argparse.ArgumentParser:
         c = sub.add_parser(name, help=help_text, **kw)
-        _db_option(c)
+        if db:  # bench has a --db of its own: the ledger to benchmark
+            _db_option(c)
         c.set_defaults(func=func)
         return c
 
@@ -186,7 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     bn = command(
         "bench", cmd_bench, "throughput benchmarks against DuckDB SQL, polars and the read floor",
-        description=suite.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+        db=False, description=suite.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
     )  # fmt: skip
     suite.add_arguments(bn)
     reports.add_commands(command)
@@ -218,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
         print_problem(e)
         return 2
     except LedgerLocked as e:
-        err.print(reports.locked_message(db_path(args), str(e)), highlight=False)
+        err.print(reports.locked_message(db_path(args), str(e)), highlight=False, soft_wrap=True)
         return 3
     except FileNotFoundError as e:
         err.print(f"[red]no such file[/]: {e.filename}")

@@ -5,21 +5,16 @@ from __future__ import annotations
 import json
 import re
 
+from cli.common import db_path, open_ledger
 from cli.output import out, show_rows
 from ledger import service
 
 FORMATS = {"choices": ["table", "json", "csv"], "default": "table"}
 
 
-def _db(args) -> str:
-    from cli.main import db_path
-
-    return db_path(args)
-
-
 def through_service(args, kind: str) -> dict | None:
     """The answer from the service serving this ledger, or None when none serves it."""
-    record = service.read_record(_db(args))
+    record = service.read_record(db_path(args))
     if record is None:
         return None
     from cli import remote
@@ -47,8 +42,6 @@ def _answer(args, kind: str) -> dict:
     remote_answer = through_service(args, kind)
     if remote_answer is not None:
         return remote_answer
-    from cli.main import open_ledger
-
     with open_ledger(args) as ledger:
         if kind == "totals":
             filters: dict[str, list] = {}

@@ -16,7 +16,6 @@ import logging
 import os
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
@@ -27,17 +26,11 @@ from ledger.read.queries import Queries
 from ledger.resident.columns import ResidentColumns
 from ledger.resident.keys import KeyIndex
 from ledger.store.store import Store
+from ledger.write import AppendResult, ingest
 
 log = logging.getLogger("chip_ledger.ledger")
 
 MAX_ROWS_PER_FEED = 5_000_000
-
-
-@dataclass
-class AppendResult:
-    answer: dict  # the answer to give the sender (also for a replay)
-    replay: bool  # the same feed was already in the ledger
-    entries: pa.Table | None = None  # the appended entries (ENTRY_SCHEMA), None on replay
 
 
 class Ledger:
@@ -130,8 +123,6 @@ class Ledger:
 
     def ingest_bytes(self, data: bytes, fmt: str, feed_id: str | None = None) -> AppendResult:
         """A feed as sent (JSON, NDJSON, CSV, Arrow IPC, Parquet): all or nothing, idempotent."""
-        from ledger.write import ingest
-
         raw = read_feed(data, fmt)
         return ingest(self, raw.table, feed_id or raw.feed_id, data)
 
@@ -140,8 +131,6 @@ class Ledger:
     ) -> AppendResult:
         """A feed as an Arrow table of feed fields; `content` is its identity (default: its
         Arrow IPC bytes)."""
-        from ledger.write import ingest
-
         return ingest(self, raw, feed_id, content)
 
     def load_reference(self, name: str, data: bytes, fmt: str) -> int:

@@ -12,6 +12,7 @@ trace: not on disk, not in the dictionaries, counters, key index or caches.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -25,17 +26,22 @@ from ledger.domain.validate import validate
 from ledger.store.store import StaleState
 
 if TYPE_CHECKING:
-    from ledger.ledger import AppendResult, Ledger
+    from ledger.ledger import Ledger
 
 MAX_FEED_ID_CHARS = 200
 MAX_STALE_RETRIES = 3
 
 
+@dataclass
+class AppendResult:
+    answer: dict  # the answer to give the sender (also for a replay)
+    replay: bool  # the same feed was already in the ledger
+    entries: pa.Table | None = None  # the appended entries (ENTRY_SCHEMA), None on replay
+
+
 def ingest(
     ledger: Ledger, raw: pa.Table, feed_id: str | None, content: bytes | None
 ) -> AppendResult:
-    from ledger.ledger import AppendResult
-
     if feed_id is not None and not (0 < len(feed_id) <= MAX_FEED_ID_CHARS):
         raise LedgerError(
             "invalid-feed-id", "Invalid feed id",
