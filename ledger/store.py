@@ -39,7 +39,8 @@ REFERENCE_TABLES: dict[str, tuple[str, list[str]]] = {
         ["entity"],
     ),
     "suppliers": (
-        "supplier VARCHAR NOT NULL, hq_country VARCHAR NOT NULL, source VARCHAR", ["supplier"]
+        "supplier VARCHAR NOT NULL, hq_country VARCHAR NOT NULL, source VARCHAR",
+        ["supplier"],
     ),
     "chips": (
         "chip_model VARCHAR NOT NULL, vendor VARCHAR NOT NULL, origin_country VARCHAR NOT NULL, "

@@ -20,7 +20,17 @@ ACME-SG,SG,4
 ACME-HK,HK,1
 """
 # The chip names the demo and the other tests use; they must stay in the catalogue.
-DEMO_CHIPS = {"Ascend 910B", "Ascend 910C", "MLU590", "MLU370", "H20", "H100", "H200", "B200", "MI300X"}
+DEMO_CHIPS = {
+    "Ascend 910B",
+    "Ascend 910C",
+    "MLU590",
+    "MLU370",
+    "H20",
+    "H100",
+    "H200",
+    "B200",
+    "MI300X",
+}
 NEW_CHIPS = {
     "B300", "GB200", "GB300", "H800", "A800", "L20", "L40S", "RTX Pro 6000", "MI308X", "MI325X",
     "MI350X", "MI355X", "Gaudi 3", "Ascend 910D", "MLU690",
@@ -153,7 +163,9 @@ def test_h200_class_to_china_is_flagged_by_the_2026_case_by_case_rule(store, chi
     }
     # the licence requirement itself (3A090.a) applies before and after the 2026 rule
     assert {(o, n) for o, n, r in flags if r == "US-3A090a-TPP"} == {
-        ("CB-1", 1), ("CB-1", 2), ("CB-1", 3)
+        ("CB-1", 1),
+        ("CB-1", 2),
+        ("CB-1", 3),
     }
     assert "case-by-case" in _rule("US-AC-CASEBYCASE-2026")["source"]
 
