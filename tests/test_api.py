@@ -296,7 +296,7 @@ def test_reference_get_and_put(server):
     )
     assert r.status_code == 200, r.text
     suppliers = server.client.get("/v1/reference/suppliers").json()["rows"]
-    assert {"supplier": "Biren", "hq_country": "CN"} in suppliers
+    assert any(s["supplier"] == "Biren" and s["hq_country"] == "CN" for s in suppliers)
     entities = server.client.get("/v1/reference/entities").json()["rows"]
     assert any(e["entity"] == "ACME-DE" and e["fy_start_month"] == 10 for e in entities)
     # the new entity takes feeds at once

@@ -219,7 +219,10 @@ SPECS: dict[str, list[tuple[str, Callable]]] = {
         ("entity", _text), ("hq_country", _country), ("parent_hq_country", _opt_country),
         ("fy_start_month", lambda v: 1 if v is None or v == "" else _int(1, 12)(v)),
     ],
-    "suppliers": [("supplier", _text), ("hq_country", _country)],
+    "suppliers": [
+        ("supplier", _text), ("hq_country", _country),
+        ("source", lambda v: None if v is None or v == "" else _text(v, 2000)),
+    ],
     "chips": [
         ("chip_model", _text), ("vendor", _text), ("origin_country", _country),
         ("tpp", _int(0, 10**9)), ("die_area_mm2", _positive_number),

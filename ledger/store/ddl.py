@@ -17,7 +17,10 @@ REFERENCE_TABLES: dict[str, tuple[str, list[str]]] = {
         "fy_start_month INTEGER NOT NULL",
         ["entity"],
     ),
-    "suppliers": ("supplier VARCHAR NOT NULL, hq_country VARCHAR NOT NULL", ["supplier"]),
+    "suppliers": (
+        "supplier VARCHAR NOT NULL, hq_country VARCHAR NOT NULL, source VARCHAR",
+        ["supplier"],
+    ),
     "chips": (
         "chip_model VARCHAR NOT NULL, vendor VARCHAR NOT NULL, origin_country VARCHAR NOT NULL, "
         "tpp BIGINT NOT NULL, die_area_mm2 DOUBLE, source VARCHAR",
@@ -75,6 +78,8 @@ _DDL = [
     # 10^7-row append-only table makes WAL replay slow and fragile).
     f"CREATE TABLE IF NOT EXISTS line_entries ({_ENTRY_DDL})",
     *[f"CREATE TABLE IF NOT EXISTS {t} ({cols})" for t, (cols, _) in REFERENCE_TABLES.items()],
+    # ledgers created before suppliers carried a source
+    "ALTER TABLE suppliers ADD COLUMN IF NOT EXISTS source VARCHAR",
     # n / d rounded half-even, exact in 128-bit integers (the kernels' rule).
     "CREATE OR REPLACE MACRO half_even_div(n, d) AS "
     "sign(n) * ((abs(n) // d) + CASE WHEN 2 * (abs(n) % d) > d "
