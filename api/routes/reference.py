@@ -7,7 +7,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request
 
-from api.deps import AdminScope, BodyDep, ReadScope, StoreDep
+from api.deps import AdminScope, BodyDep, ReadScope, SettingsDep, StoreDep
+from api.limits import body_coding, decode_body
 from api.models import ReferenceLoaded, ReferenceRows
 from api.problems import COMMON, responses
 from ledger import reference
@@ -84,9 +85,12 @@ def put_reference(
     table: Table,
     request: Request,
     store: StoreDep,
+    settings: SettingsDep,
     fmt: Annotated[str, Depends(reference_format)],
+    coding: Annotated[str, Depends(body_coding)],
     body: BodyDep,
 ) -> dict:
+    body = decode_body(body, coding, settings.max_body_bytes)
     loaded = reference.load(store, table, body, fmt)
     queries = getattr(request.app.state, "queries", None)
     if queries is not None:
