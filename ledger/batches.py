@@ -307,7 +307,7 @@ def _identity(feed: _Feed, ref: ReferenceView) -> dict:
 class _Dates:
     order_date: pa.Array  # date32, day 0 where not ok
     days: np.ndarray  # int64 days since 1970-01-01
-    ok: np.ndarray  # a valid date (in range or not)
+    ok: np.ndarray  # a valid date in the ledger's range
 
 
 def _order_dates(feed: _Feed) -> _Dates:
@@ -334,7 +334,8 @@ def _order_dates(feed: _Feed) -> _Dates:
     feed.faults.add(
         ok & ~in_range, "order_date", f"must be between {MIN_ORDER_DATE} and {MAX_ORDER_DATE}"
     )  # fmt: skip
-    days = np.where(ok & in_range, days, 0)
+    ok &= in_range
+    days = np.where(ok, days, 0)
     return _Dates(pa.array(days.astype(np.int32)).view(pa.date32()), days, ok)
 
 
