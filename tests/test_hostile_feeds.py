@@ -390,8 +390,9 @@ def test_rule_params_follow_the_schema_of_their_kind(store, params, message):
 
 @pytest.mark.parametrize("value", ["Infinity", "NaN", "1e999999999", "true"])
 def test_rule_numbers_are_finite(store, value):
-    body = ('[{"rule_id": "R-X", "kind": "lease_identity", "effective_from": "2025-01-01", '
-            '"params": {"origins": ["CN"], "tpp_min": %s}, "source": "t"}]' % value)  # fmt: skip
+    rule = {"rule_id": "R-X", "kind": "lease_identity", "effective_from": "2025-01-01",
+            "params": {"origins": ["CN"], "tpp_min": "TPP"}, "source": "t"}  # fmt: skip
+    body = json.dumps([rule]).replace('"TPP"', value)  # a bare JSON literal
     e = load_refused(store, "export-rules", body.encode())
     assert [(x.row, x.field) for x in e.errors] == [(0, "params")]
 
