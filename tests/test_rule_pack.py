@@ -9,8 +9,6 @@ import json
 import pytest
 
 from ledger import reference
-from ledger.ingest import Ledger
-from ledger.queries import Queries
 from tests.conftest import HEADER
 
 PACK = reference.PACK_DIR
@@ -103,11 +101,10 @@ def test_tpp_is_dense_tops_times_bit_length_for_new_chips():
         assert "approximate" in chips[chip]["source"] and "unconfirmed" in chips[chip]["source"]
 
 
-def _flags(store, lines: list[str]) -> set[tuple[str, int, str]]:
-    reference.load(store, "entities", ENTITIES, "csv")
-    ledger = Ledger(store)
+def _flags(ledger, lines: list[str]) -> set[tuple[str, int, str]]:
+    ledger.load_reference("entities", ENTITIES, "csv")
     ledger.ingest_bytes(("\n".join([HEADER, *lines]) + "\n").encode(), "csv")
-    result = Queries(ledger).compliance(limit=1000)
+    result = ledger.compliance(limit=1000)
     assert result["total"] == len(result["lines"])
     return {(x["order_id"], x["line_no"], x["rule_id"]) for x in result["lines"]}
 
@@ -119,8 +116,8 @@ def _line(order: str, n: int, entity: str, date: str, supplier: str, chip: str, 
     )
 
 
-def test_h20_and_h100_to_hong_kong_or_for_a_hong_kong_buyer_are_flagged(store):
-    flags = _flags(store, [
+def test_h20_and_h100_to_hong_kong_or_for_a_hong_kong_buyer_are_flagged(ledger):
+    flags = _flags(ledger, [
         _line("HK-1", 1, "ACME-CN", "2025-06-02", "Nvidia", "H20", "HK"),
         _line("HK-1", 2, "ACME-CN", "2025-06-02", "Nvidia", "H100", "HK"),
         _line("HK-1", 3, "ACME-HK", "2025-06-02", "Nvidia", "H20", "SG"),  # HK-headquartered buyer
@@ -136,8 +133,8 @@ def test_h20_and_h100_to_hong_kong_or_for_a_hong_kong_buyer_are_flagged(store):
     }
 
 
-def test_ascend_is_a_caution_for_any_buyer_and_breaks_no_us_licence_rule(store):
-    flags = _flags(store, [
+def test_ascend_is_a_caution_for_any_buyer_and_breaks_no_us_licence_rule(ledger):
+    flags = _flags(ledger, [
         _line("AS-1", 1, "ACME-CN", "2025-06-02", "Huawei", "Ascend 910C", "CN"),
         _line("AS-1", 2, "ACME-SG", "2025-06-02", "Huawei", "Ascend 910B", "SG"),
         _line("AS-1", 3, "ACME-CN", "2025-05-12", "Huawei", "Ascend 910C", "CN"),  # before guidance
@@ -150,8 +147,8 @@ def test_ascend_is_a_caution_for_any_buyer_and_breaks_no_us_licence_rule(store):
 
 
 @pytest.mark.parametrize("chip, supplier", [("H200", "Nvidia"), ("MI325X", "AMD")])
-def test_h200_class_to_china_is_flagged_by_the_2026_case_by_case_rule(store, chip, supplier):
-    flags = _flags(store, [
+def test_h200_class_to_china_is_flagged_by_the_2026_case_by_case_rule(ledger, chip, supplier):
+    flags = _flags(ledger, [
         _line("CB-1", 1, "ACME-CN", "2026-01-20", supplier, chip, "CN"),
         _line("CB-1", 2, "ACME-CN", "2026-01-14", supplier, chip, "CN"),  # the day before
         _line("CB-1", 3, "ACME-CN", "2026-02-01", supplier, chip, "HK"),

@@ -7,7 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Request, Response
 
 from api import metrics
-from api.deps import BodyDep, IngestScope, LedgerDep
+from api.deps import BodyDep, IngestScope, LedgerDep, SettingsDep
+from api.limits import body_coding, decode_body
 from api.models import IngestAnswer
 from api.problems import responses
 from ledger.domain.errors import LedgerError
@@ -50,7 +51,9 @@ def feed_format(request: Request) -> str:
         "A feed is all or nothing. The feed id is the `Idempotency-Key` header, else the "
         "`feed_id` of a JSON object feed, else the content hash. 201 for a new feed; 200 with "
         "the first answer when the same feed comes again; 409 when a feed id comes back with "
-        "other content, or when a `stop` budget would be exceeded (`budget-exceeded`)."
+        "other content, or when a `stop` budget would be exceeded (`budget-exceeded`). "
+        "`Content-Encoding: gzip` or `deflate` is decoded (the body limit applies to the "
+        "decoded body); any other encoding is a 415."
     ),
     responses={
         200: {
@@ -65,7 +68,9 @@ def feed_format(request: Request) -> str:
 def post_orders(
     ledger: LedgerDep,
     response: Response,
+    settings: SettingsDep,
     fmt: Annotated[str, Depends(feed_format)],
+    coding: Annotated[str, Depends(body_coding)],
     body: BodyDep,
     idempotency_key: Annotated[
         str | None,
@@ -78,6 +83,7 @@ def post_orders(
     ] = None,  # fmt: skip
 ) -> dict:
     try:
+        body = decode_body(body, coding, settings.max_body_bytes)
         result = ledger.ingest_bytes(body, fmt, idempotency_key)
     except LedgerError as e:
         metrics.FEEDS.labels(e.kind).inc()

@@ -7,7 +7,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request
 
-from api.deps import AdminScope, BodyDep, LedgerDep, ReadScope, StoreDep
+from api.deps import AdminScope, BodyDep, LedgerDep, ReadScope, SettingsDep, StoreDep
+from api.limits import body_coding, decode_body
 from api.models import ReferenceLoaded, ReferenceRows
 from api.problems import COMMON, responses
 from ledger import reference
@@ -83,9 +84,12 @@ def get_reference(table: Table, store: StoreDep) -> dict:
 def put_reference(
     table: Table,
     ledger: LedgerDep,
+    settings: SettingsDep,
     fmt: Annotated[str, Depends(reference_format)],
+    coding: Annotated[str, Depends(body_coding)],
     body: BodyDep,
 ) -> dict:
+    body = decode_body(body, coding, settings.max_body_bytes)
     loaded = ledger.load_reference(table, body, fmt)
     log.info("reference %s: %d rows loaded", table, loaded)
     return {"table": table, "rows_loaded": loaded}

@@ -6,7 +6,7 @@ Decimal strings are parsed without ever passing through a binary float.
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 
 # ISO 4217 minor-unit exponents of the currencies the ledger accepts.
 MINOR_EXPONENT: dict[str, int] = {
@@ -34,9 +34,32 @@ def exponent(currency: str) -> int:
         raise ValueError(f"unknown currency {currency!r}") from None
 
 
+# A decimal of more digits than this before the point is out of every range here:
+# refused before any arithmetic (1e999999999 would otherwise take minutes to expand).
+MAX_DECIMAL_DIGITS = 30
+
+
+def finite_decimal(value: str | int | Decimal) -> Decimal:
+    """A finite, bounded decimal from its text, or ValueError (NaN, Infinity, 1e999999999)."""
+    try:
+        d = value if isinstance(value, Decimal) else Decimal(str(value).strip())
+    except (InvalidOperation, ValueError, TypeError):
+        raise ValueError(f"{value!r} is not a decimal number") from None
+    if not d.is_finite():
+        raise ValueError(f"{value!r} is not a finite number")
+    if d and (d.adjusted() >= MAX_DECIMAL_DIGITS or d.adjusted() < -MAX_DECIMAL_DIGITS):
+        raise ValueError(f"{value!r} is out of range")
+    return d
+
+
+def plain(d: Decimal) -> str:
+    """A decimal written plainly: 10, never 1E+1."""
+    return format(d.normalize(), "f") if d else "0"
+
+
 def to_minor(value: str | int | Decimal, currency: str) -> int:
     """An exact decimal amount to minor units; refuses more decimals than the currency has."""
-    d = Decimal(str(value))
+    d = finite_decimal(value)
     e = exponent(currency)
     scaled = d.scaleb(e)
     if scaled != scaled.to_integral_value():
@@ -54,12 +77,12 @@ def format_minor(amount_minor: int, currency: str) -> str:
 
 def rate_to_e12(value: str | int | Decimal) -> int:
     """An exact decimal rate (USD per unit) to an integer of 10^-12 USD."""
-    d = Decimal(str(value))
+    d = finite_decimal(value)
+    if not (0 < d < MAX_RATE):
+        raise ValueError(f"rate {value} is not in (0, {MAX_RATE})")
     scaled = d.scaleb(RATE_SCALE_DIGITS)
     if scaled != scaled.to_integral_value():
         raise ValueError(f"rate {value} has more than {RATE_SCALE_DIGITS} decimals")
-    if not (0 < d < MAX_RATE):
-        raise ValueError(f"rate {value} is not in (0, {MAX_RATE})")
     return int(scaled)
 
 

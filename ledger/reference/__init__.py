@@ -12,6 +12,7 @@ import csv
 import datetime as dt
 import io
 import json
+import re
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -19,8 +20,16 @@ from pathlib import Path
 import pyarrow as pa
 
 from ledger.domain.errors import LedgerError, RowError, invalid
-from ledger.domain.money import MAX_LINE_AMOUNT_MINOR, MINOR_EXPONENT, rate_to_e12, to_minor
-from ledger.domain.validate import COUNTRY_CODES
+from ledger.domain.feeds import JsonNumber, loads_strict
+from ledger.domain.money import (
+    MAX_LINE_AMOUNT_MINOR,
+    MINOR_EXPONENT,
+    finite_decimal,
+    plain,
+    rate_to_e12,
+    to_minor,
+)
+from ledger.domain.validate import COUNTRY_CODES, MAX_ORDER_DATE, MIN_ORDER_DATE
 
 PACK_DIR = Path(__file__).parent
 
@@ -52,7 +61,9 @@ def parse_rows(data: bytes, fmt: str) -> list[dict]:
     """JSON (an array, or {"rows": [...]}) or CSV (a header row) -> list of dicts."""
     try:
         if fmt == "json":
-            doc = json.loads(data, parse_float=str)
+            # strict UTF-8, bounded depth; numbers as literals (ints as ints: a product
+            # name is text, never the number 1); NaN / Infinity kept as text for a 422
+            doc = _loads(data)
             if isinstance(doc, dict) and isinstance(doc.get("rows"), list):
                 doc = doc["rows"]
             if not isinstance(doc, list) or not all(isinstance(r, dict) for r in doc):
@@ -64,11 +75,19 @@ def parse_rows(data: bytes, fmt: str) -> list[dict]:
                 {k: (v if v != "" else None) for k, v in row.items()}
                 for row in csv.DictReader(io.StringIO(text))
             ]
+    except LedgerError as e:
+        raise LedgerError(
+            "malformed-reference", f"Malformed {fmt} reference data", e.detail, 400
+        ) from None
     except (ValueError, UnicodeDecodeError, csv.Error) as e:
         raise LedgerError(
             "malformed-reference", f"Malformed {fmt} reference data", str(e), 400
         ) from None
     raise LedgerError("unknown-format", "Unknown reference format", f"{fmt}: use json or csv", 415)
+
+
+def _loads(data: bytes | str):
+    return loads_strict(data, "reference JSON", parse_float=str, parse_int=int)
 
 
 # -- field checkers: value -> normalised value, or ValueError(message) ------
@@ -77,7 +96,13 @@ def parse_rows(data: bytes, fmt: str) -> list[dict]:
 def _text(v, max_len: int = 200) -> str:
     if v is None or (isinstance(v, str) and not v.strip()):
         raise ValueError("required")
+    if isinstance(v, dict | list) or (isinstance(v, JsonNumber) and not _finite(v)):
+        raise ValueError(f"{json.dumps(v, default=str)[:60]} is not text")
     s = str(v).strip()
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("not valid Unicode text (a lone surrogate)") from None
     if len(s) > max_len:
         raise ValueError(f"longer than {max_len} characters")
     return s
@@ -105,10 +130,20 @@ def _currency(v) -> str:
     return s
 
 
+def _finite(v) -> bool:
+    try:
+        finite_decimal(v)
+    except ValueError:
+        return False
+    return True
+
+
 def _int(lo: int, hi: int) -> Callable:
     def check(v) -> int:
         try:
-            d = Decimal(str(v).strip())
+            if isinstance(v, bool | dict | list):
+                raise ValueError
+            d = finite_decimal(v)  # bounded first: int() of 1e999999999 would never end
             if d != d.to_integral_value():
                 raise ValueError
             i = int(d)
@@ -127,37 +162,53 @@ def _opt_int(lo: int, hi: int) -> Callable:
 
 
 def _date(v) -> dt.date:
+    """YYYY-MM-DD inside the ledger's range: a lookup table spans it, so a row dated
+    0001-01-01 or 9999-12-31 could make every lookup huge."""
+    s = _text(v)
     try:
-        return dt.date.fromisoformat(_text(v))
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", s):
+            raise ValueError
+        d = dt.date.fromisoformat(s)
     except ValueError:
         raise ValueError(f"{v!r} is not an ISO date (YYYY-MM-DD)") from None
+    if not MIN_ORDER_DATE <= d <= MAX_ORDER_DATE:
+        raise ValueError(f"{s} is not between {MIN_ORDER_DATE} and {MAX_ORDER_DATE}")
+    return d
 
 
 def _opt_date(v):
     return None if v is None or v == "" else _date(v)
 
 
-def _decimal(lo: Decimal, hi: Decimal, name: str = "value") -> Callable:
+def _decimal(lo: Decimal, hi: Decimal, name: str = "value", places: int = 6) -> Callable:
+    """A finite decimal in [lo, hi] with at most `places` decimals (what the column holds)."""
+
     def check(v) -> Decimal:
+        if isinstance(v, bool | dict | list):
+            raise ValueError(f"{name} {json.dumps(v)[:60]} is not a decimal number")
         try:
-            d = Decimal(str(v).strip())
-        except (InvalidOperation, TypeError):
-            raise ValueError(f"{v!r} is not a decimal number") from None
-        if not d.is_finite() or not lo <= d <= hi:
-            raise ValueError(f"{name} {v} is not in [{lo}, {hi}]")
+            d = finite_decimal(v)
+        except ValueError as e:
+            raise ValueError(f"{name}: {e}") from None
+        if not lo <= d <= hi:
+            raise ValueError(f"{name} {plain(d)} is not in [{lo}, {hi}]")
+        if d != d.quantize(Decimal(1).scaleb(-places)):
+            raise ValueError(f"{name} {plain(d)} has more than {places} decimals")
         return d
 
     return check
 
 
+MAX_DIE_AREA_MM2 = 10**6
+
+
 def _positive_number(v) -> float:
-    try:
-        f = float(str(v))
-    except (TypeError, ValueError):
-        raise ValueError(f"{v!r} is not a number") from None
-    if not f > 0:
-        raise ValueError("must be > 0")
-    return f
+    if isinstance(v, bool | dict | list):
+        raise ValueError(f"{json.dumps(v)[:60]} is not a number")
+    d = finite_decimal(v)
+    if not 0 < d <= MAX_DIE_AREA_MM2:
+        raise ValueError(f"{plain(d)} is not in (0, {MAX_DIE_AREA_MM2}]")
+    return float(d)
 
 
 def _one_of(*allowed: str) -> Callable:
@@ -171,6 +222,8 @@ def _one_of(*allowed: str) -> Callable:
 
 
 def _rate(v) -> Decimal:
+    if isinstance(v, bool | dict | list):
+        raise ValueError(f"{json.dumps(v)[:60]} is not a rate")
     try:
         rate_to_e12(str(v).strip())
     except (InvalidOperation, ValueError, TypeError, AttributeError) as e:
@@ -189,6 +242,14 @@ def _bool(v) -> bool:
     return s == "true"
 
 
+def _amount(v) -> str:
+    if v is None or v == "":
+        raise ValueError("required")
+    if isinstance(v, bool | dict | list):
+        raise ValueError(f"{json.dumps(v)[:60]} is not a decimal number")
+    return plain(finite_decimal(str(v)))  # Infinity, NaN, 1e999999999: refused here
+
+
 def _destinations(v) -> str:
     if isinstance(v, list):
         items = v
@@ -203,13 +264,15 @@ def _destinations(v) -> str:
 
 
 def _params(v) -> dict:
-    if isinstance(v, str):
+    if isinstance(v, str):  # CSV carries params as JSON text
         try:
-            v = json.loads(v, parse_float=str)
-        except ValueError as e:
-            raise ValueError(f"params is not JSON: {e}") from None
+            v = _loads(v.encode("utf-8", "surrogatepass"))
+        except LedgerError as e:
+            raise ValueError(f"params is not JSON: {e.detail}") from None
     if not isinstance(v, dict):
         raise ValueError("params must be an object")
+    for key, message in getattr(v, "faults", ()):
+        raise ValueError(f"params.{key}: {message}")
     return v
 
 
@@ -234,7 +297,7 @@ SPECS: dict[str, list[tuple[str, Callable]]] = {
     ],
     "budgets": [
         ("entity", _text), ("budget_code", _text), ("fiscal_year", _int(2000, 2100)),
-        ("currency", _currency), ("amount", _text), ("action", _one_of("stop", "warn", "ignore")),
+        ("currency", _currency), ("amount", _amount), ("action", _one_of("stop", "warn", "ignore")),
         ("warn_share", lambda v: Decimal("0.9") if v is None or v == ""
          else _decimal(Decimal(0), Decimal(1), "warn_share")(v)),
     ],
@@ -263,40 +326,57 @@ ARROW_TYPES = {
 }  # fmt: skip
 
 
+# The params each rule kind takes: "countries" (a list of ISO codes), "products"
+# (a non-empty list of chip model names) or "number" (finite, in [0, 10^9]).
+_COUNTRIES, _PRODUCTS, _NUMBER = "countries", "products", "number"
+_TPP_NOTIFY_NUMBERS = ("tpp_min", "tpp_max", "pd_min", "pd_max", "tpp_min_dense", "pd_min_dense")
+RULE_PARAMS: dict[str, dict[str, tuple[str, bool]]] = {
+    "tpp_license": {
+        "origins": (_COUNTRIES, True), "destinations": (_COUNTRIES, True),
+        "buyer_hq": (_COUNTRIES, False), "tpp_min": (_NUMBER, True),
+        "tpp_min_dense": (_NUMBER, True), "pd_min_dense": (_NUMBER, True),
+    },
+    "tpp_notify": {
+        "origins": (_COUNTRIES, True), "destinations": (_COUNTRIES, True),
+        "buyer_hq": (_COUNTRIES, False), **{k: (_NUMBER, True) for k in _TPP_NOTIFY_NUMBERS},
+    },
+    "product_license": {
+        "origins": (_COUNTRIES, True), "products": (_PRODUCTS, True),
+        "destinations": (_COUNTRIES, True), "buyer_hq": (_COUNTRIES, False),
+    },
+    "product_caution": {
+        "origins": (_COUNTRIES, True), "products": (_PRODUCTS, True),
+        "exempt_buyer_hq": (_COUNTRIES, False),
+    },
+    "lease_identity": {"origins": (_COUNTRIES, True), "tpp_min": (_NUMBER, True)},
+}  # fmt: skip
+
+
+def _param_value(kind: str, key: str, value):
+    if kind == _NUMBER:
+        return float(_decimal(Decimal(0), Decimal(10**9), f"params.{key}", places=12)(value))
+    what = "country codes" if kind == _COUNTRIES else "chip model names"
+    if not isinstance(value, list) or not all(isinstance(x, str) for x in value):
+        raise ValueError(f"params.{key} must be a list of {what} (strings)")
+    if kind == _PRODUCTS:
+        if not value:
+            raise ValueError(f"params.{key} must name at least one chip model")
+        return [_text(x) for x in value]
+    return [_country(x) for x in value]
+
+
 def _check_rule_params(kind: str, params: dict) -> None:
-    def countries(key: str, required: bool) -> None:
+    """params against the schema of its kind: no unknown key, every value of its type."""
+    schema = RULE_PARAMS[kind]
+    for key in params:
+        if key not in schema:
+            raise ValueError(f"params.{key} is not a parameter of {kind}")
+    for key, (value_kind, required) in schema.items():
         if key not in params:
             if required:
                 raise ValueError(f"params.{key} is required for {kind}")
-            return
-        if not isinstance(params[key], list):
-            raise ValueError(f"params.{key} must be a list of country codes")
-        params[key] = [_country(c) for c in params[key]]
-
-    def number(key: str, required: bool) -> None:
-        if key not in params:
-            if required:
-                raise ValueError(f"params.{key} is required for {kind}")
-            return
-        params[key] = float(_decimal(Decimal(0), Decimal(10**9), f"params.{key}")(params[key]))
-
-    countries("origins", True)
-    if kind in ("tpp_license", "tpp_notify", "product_license"):
-        countries("destinations", True)
-        countries("buyer_hq", False)
-    if kind == "product_caution":
-        countries("exempt_buyer_hq", False)
-    if kind in ("product_license", "product_caution"):
-        if not isinstance(params.get("products"), list) or not params["products"]:
-            raise ValueError(f"params.products (a list of chip models) is required for {kind}")
-    if kind == "tpp_license":
-        for k in ("tpp_min", "tpp_min_dense", "pd_min_dense"):
-            number(k, True)
-    if kind == "tpp_notify":
-        for k in ("tpp_min", "tpp_max", "pd_min", "pd_max", "tpp_min_dense", "pd_min_dense"):
-            number(k, True)
-    if kind == "lease_identity":
-        number("tpp_min", True)
+            continue
+        params[key] = _param_value(value_kind, key, params[key])
 
 
 def validate_rows(table: str, rows: list[dict]) -> pa.Table:
@@ -311,6 +391,7 @@ def validate_rows(table: str, rows: list[dict]) -> pa.Table:
     out: list[dict] = []
     for i, row in enumerate(rows):
         clean: dict = {}
+        errors += [RowError(i, key, message) for key, message in getattr(row, "faults", ())]
         for key in row:
             if key not in known:
                 errors.append(RowError(i, key, f"unknown field {key!r}"))
@@ -327,6 +408,10 @@ def validate_rows(table: str, rows: list[dict]) -> pa.Table:
                 clean["amount_minor"] = minor
             except (ValueError, InvalidOperation) as e:
                 errors.append(RowError(i, "amount", str(e)))
+        if table == "fx_rates" and clean.get("currency") == "USD":
+            errors.append(
+                RowError(i, "currency", "USD is the pivot: its rate against itself is always 1")
+            )
         if table == "export_rules" and isinstance(clean.get("params"), dict) and "kind" in clean:
             try:
                 _check_rule_params(clean["kind"], clean["params"])
@@ -418,7 +503,7 @@ def as_rows(store, name: str) -> list[dict]:
     for r in rows:
         for k, v in list(r.items()):
             if isinstance(v, Decimal):
-                r[k] = format(v.normalize(), "f") if k != "usd_per_unit" else str(v.normalize())
+                r[k] = plain(v)  # 10, never 1E+1
             elif isinstance(v, dt.date):
                 r[k] = v.isoformat()
         if table == "budgets":
