@@ -35,7 +35,9 @@ Export-control screening is screening support, not legal advice.
 
 
 def open_ledger(settings: Settings) -> Ledger:
-    store = Store(settings.db, snapshot_dir=settings.snapshot_dir)
+    store = Store(
+        settings.db, snapshot_dir=settings.snapshot_dir, sql_memory_mb=settings.sql_memory_mb
+    )
     ledger = Ledger(store, max_rows_per_feed=settings.max_rows_per_feed)
     if settings.demo and store.count("line_entries") == 0:
         from ledger import demo
