@@ -12,6 +12,7 @@ from fastapi.openapi.utils import get_openapi
 
 from api import problems
 from api.limits import BodyLimitMiddleware
+from api.loopback import LoopbackOnlyMiddleware
 from api.metrics import MetricsMiddleware
 from api.models import FeedLine, FeedObject
 from api.problems import Problem
@@ -83,6 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.queries = None
     problems.install(app)
     app.add_middleware(BodyLimitMiddleware, settings=settings)
+    app.add_middleware(LoopbackOnlyMiddleware, settings=settings)  # before any body is read
     app.add_middleware(MetricsMiddleware)  # outermost: it also counts what the limit refuses
     for module in (health, orders, reference, totals, budgets, sourcing, compliance, sql):
         app.include_router(module.router)
