@@ -51,9 +51,8 @@ def refused_status(store: Store, sql: str) -> int:
 
 
 def temp_tables(store: Store) -> int:
-    return store.read_only_sql("SELECT count(*) AS n FROM duckdb_tables() WHERE temporary")[0][
-        "n"
-    ][0].as_py()
+    table, _ = store.read_only_sql("SELECT count(*) AS n FROM duckdb_tables() WHERE temporary")
+    return table["n"][0].as_py()
 
 
 # -- statement checks ----------------------------------------------------------
@@ -142,7 +141,7 @@ FILE_AND_SIDE_EFFECT_SQL = [
     "SELECT * FROM sniff_csv('{dir}/snaps/x.csv')",
     "SELECT * FROM glob('{dir}/*')",
     "SELECT * FROM '{dir}/snaps/x.csv'",
-    "SELECT * FROM \"{dir}/snaps/x.csv\"",
+    'SELECT * FROM "{dir}/snaps/x.csv"',
     "SELECT (SELECT count(*) FROM read_blob('{dir}/chip-ledger.duckdb'))",
     "WITH f AS (SELECT * FROM read_text('{dir}/snaps/x.csv')) SELECT * FROM f",
     "SELECT * FROM main.read_blob('{dir}/chip-ledger.duckdb')",
@@ -172,7 +171,7 @@ def test_each_layer_refuses_alone(filled, monkeypatch):
     store, tmp = filled
     side_effects = [
         "SELECT * FROM checkpoint()",
-        "SELECT * FROM \"force_checkpoint\"()",
+        'SELECT * FROM "force_checkpoint"()',
         f"SELECT * FROM main.read_blob('{tmp}/chip-ledger.duckdb')",
         "SELECT * FROM (SELECT * FROM query('CHECKPOINT'))",
     ]
