@@ -12,6 +12,7 @@ from fastapi.openapi.utils import get_openapi
 
 from api import problems
 from api.limits import BodyLimitMiddleware
+from api.loopback import LoopbackOnlyMiddleware
 from api.metrics import MetricsMiddleware
 from api.models import FeedLine, FeedObject
 from api.problems import Problem
@@ -37,7 +38,7 @@ Export-control screening is screening support, not legal advice.
 def open_ledger(settings: Settings) -> Ledger:
     ledger = Ledger.open(
         settings.db, max_rows_per_feed=settings.max_rows_per_feed,
-        snapshot_dir=settings.snapshot_dir,
+        snapshot_dir=settings.snapshot_dir, sql_memory_mb=settings.sql_memory_mb,
     )  # fmt: skip
     if settings.demo and ledger.entry_count() == 0:
         from ledger import demo
@@ -86,6 +87,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.queries = None
     problems.install(app)
     app.add_middleware(BodyLimitMiddleware, settings=settings)
+    app.add_middleware(LoopbackOnlyMiddleware, settings=settings)  # before any body is read
     app.add_middleware(MetricsMiddleware)  # outermost: it also counts what the limit refuses
     for module in (health, orders, reference, totals, budgets, sourcing, compliance, sql):
         app.include_router(module.router)

@@ -44,6 +44,15 @@ def exposition() -> bytes:
     return generate_latest()
 
 
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+OTHER = "other"  # the one label value of every unknown method and every unmatched route
+
+
+def _method(scope: Scope) -> str:
+    method = str(scope.get("method", "")).upper()
+    return method if method in KNOWN_METHODS else OTHER
+
+
 def _template(scope: Scope) -> str:
     """The matched route's path template; routes that do not say (the docs) are looked up."""
     route = scope.get("route")
@@ -54,12 +63,14 @@ def _template(scope: Scope) -> str:
     for candidate in getattr(app, "routes", ()):
         match, _ = candidate.matches(scope)
         if match is Match.FULL:
-            return getattr(candidate, "path", "unmatched")
-    return "unmatched"
+            return getattr(candidate, "path", OTHER)
+    return OTHER
 
 
 class MetricsMiddleware:
-    """Counts and times each request by its route template (never the raw path)."""
+    """Counts and times each request by its route template (never the raw path) and method;
+    unknown methods and unmatched routes share the label `other`, so no client can add
+    series."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -81,6 +92,6 @@ class MetricsMiddleware:
             await self.app(scope, receive, send_wrapper)
         finally:
             template = _template(scope)
-            method = scope.get("method", "")
+            method = _method(scope)
             REQUESTS.labels(method, template, str(status)).inc()
             REQUEST_SECONDS.labels(method, template).observe(time.perf_counter() - start)

@@ -26,6 +26,8 @@ class Settings(BaseSettings):
     max_rows_per_feed: int = 5_000_000
     sql_timeout_s: float = 5.0
     sql_max_rows: int = 100_000
+    sql_max_answer_bytes: int = 64 * 1024 * 1024  # one SQL answer, encoded
+    sql_memory_mb: int = 1024  # DuckDB's memory limit (its default is 80% of RAM)
 
     @field_validator("api_keys")
     @classmethod

@@ -25,6 +25,7 @@ from ledger.domain.feeds import read_feed
 from ledger.read.queries import Queries
 from ledger.resident.columns import ResidentColumns
 from ledger.resident.keys import KeyIndex
+from ledger.store.sandbox import DEFAULT_SQL_MEMORY_MB
 from ledger.store.store import Store
 from ledger.write import AppendResult, ingest
 
@@ -54,10 +55,13 @@ class Ledger:
     def open(
         cls, path: str | os.PathLike, *, max_rows_per_feed: int = MAX_ROWS_PER_FEED,
         backend: str | None = None, cache: bool = True, snapshot_dir: str | None = None,
+        sql_memory_mb: int = DEFAULT_SQL_MEMORY_MB,
     ) -> Ledger:  # fmt: skip
         """Open (or create) the ledger at `path`. A new ledger gets the shipped reference
         pack (chips, suppliers, export rules) in the transaction that creates it."""
-        store = Store(path, snapshot_dir=snapshot_dir, seed=reference.pack_tables)
+        store = Store(
+            path, snapshot_dir=snapshot_dir, seed=reference.pack_tables, sql_memory_mb=sql_memory_mb
+        )
         if store.created:
             log.info("new ledger %s with the shipped reference pack", path)
         return cls(store, max_rows_per_feed, backend, cache)

@@ -1,4 +1,4 @@
-"""POST /v1/sql: one read-only statement, time-limited and row-capped; JSON, CSV or Arrow."""
+"""POST /v1/sql: one read-only statement, time-limited, row- and size-capped; JSON, CSV or Arrow."""
 
 from __future__ import annotations
 
@@ -7,26 +7,56 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Response
 
 from api.deps import ReadScope, SettingsDep, StoreDep
-from api.encoding import table_arrow, table_csv, table_json
+from api.encoding import sink_for
 from api.models import SqlAnswer, SqlRequest
 from api.problems import COMMON, responses
+from ledger.store.sandbox import SqlLimits
 
 router = APIRouter(prefix="/v1", tags=["sql"])
 
 ARROW_STREAM = "application/vnd.apache.arrow.stream"
+ARROW_FILE = "application/vnd.apache.arrow.file"
+MEDIA = {
+    "json": "application/json",
+    "csv": "text/csv; charset=utf-8",
+    "arrow": ARROW_STREAM,
+    "arrow-file": ARROW_FILE,
+}
 
 
 def _wanted(accept: str | None) -> str:
-    """The answer's media type: the first of ours that Accept names, JSON otherwise."""
+    """The answer's format: the first of ours that Accept names, JSON otherwise."""
     for part in (accept or "").split(","):
         media = part.split(";")[0].strip().lower()
         if media == "text/csv":
             return "csv"
-        if media in (ARROW_STREAM, "application/vnd.apache.arrow.file"):
+        if media == ARROW_STREAM:
             return "arrow"
+        if media == ARROW_FILE:
+            return "arrow-file"
         if media in ("application/json", "*/*", "application/*"):
             return "json"
     return "json"
+
+
+class ChunksResponse(Response):
+    """A body already encoded (inside the query's time limit) as chunks: sent without
+    joining them, so the answer is held once."""
+
+    def __init__(self, chunks: list[bytes], media_type: str, headers: dict[str, str]):
+        super().__init__(content=b"", media_type=media_type, headers=headers)
+        self.chunks = chunks
+        self.headers["content-length"] = str(sum(len(c) for c in chunks))
+
+    async def __call__(self, scope, receive, send) -> None:
+        await send(
+            {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
+        )
+        last = len(self.chunks) - 1
+        for k, chunk in enumerate(self.chunks):
+            await send({"type": "http.response.body", "body": chunk, "more_body": k < last})
+        if not self.chunks:
+            await send({"type": "http.response.body", "body": b""})
 
 
 @router.post(
@@ -36,10 +66,14 @@ def _wanted(accept: str | None) -> str:
     description=(
         "Exactly one SELECT / WITH / EXPLAIN / DESCRIBE / SUMMARIZE statement, run in a "
         "read-only transaction, interrupted after the server's time limit (408), and capped "
-        "at `max_rows` rows (`truncated` says when rows were cut). No file, network or "
-        "extension access. `Accept: text/csv` or `application/vnd.apache.arrow.stream` for "
-        "CSV or Arrow IPC instead of JSON. JSON carries decimals and integers beyond 2^53 as "
-        "strings. Tables: line_entries, feeds, the reference tables; views orders, orders_usd."
+        "at `max_rows` rows and the server's answer size in bytes (`truncated` and the "
+        "`X-Truncated` header say when rows were cut). No file, network, extension, "
+        "checkpoint or side-effect function. `Accept: text/csv`, "
+        "`application/vnd.apache.arrow.stream` or `application/vnd.apache.arrow.file` for "
+        "CSV or Arrow IPC (stream or file format) instead of JSON. JSON carries decimals and "
+        "integers beyond 2^53 as strings, dates and timestamps as DuckDB's text (`infinity`), "
+        "blobs as base64. Tables: line_entries, feeds, the reference tables; views orders, "
+        "orders_usd."
     ),
     responses={
         200: {
@@ -47,6 +81,7 @@ def _wanted(accept: str | None) -> str:
             "content": {
                 "text/csv": {"schema": {"type": "string"}},
                 ARROW_STREAM: {"schema": {"type": "string", "format": "binary"}},
+                ARROW_FILE: {"schema": {"type": "string", "format": "binary"}},
             },
         },
         **responses(*COMMON, 400, 408, 413),
@@ -61,13 +96,11 @@ def post_sql(
 ):
     cap = settings.sql_max_rows
     max_rows = cap if request_body.max_rows is None else min(request_body.max_rows, cap)
-    table, truncated = store.read_only_sql(
-        request_body.sql, max_rows=max_rows, timeout_s=settings.sql_timeout_s
+    limits = SqlLimits(
+        max_rows=max_rows, max_bytes=settings.sql_max_answer_bytes, timeout_s=settings.sql_timeout_s
     )
-    headers = {"X-Truncated": "true" if truncated else "false"}
     kind = _wanted(accept)
-    if kind == "csv":
-        return Response(table_csv(table), media_type="text/csv; charset=utf-8", headers=headers)
-    if kind == "arrow":
-        return Response(table_arrow(table), media_type=ARROW_STREAM, headers=headers)
-    return table_json(table, truncated)
+    sink = sink_for(kind)
+    truncated = store.run_sql(request_body.sql, limits, sink)
+    headers = {"X-Truncated": "true" if truncated else "false"}
+    return ChunksResponse(sink.finish(truncated), MEDIA[kind], headers)

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import duckdb
-
 from ledger.domain.money import MINOR_EXPONENT
 from ledger.domain.schema import ENTRY_SCHEMA
 
 SCHEMA_VERSION = 1
-ALLOWED_SQL = {duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN}
 
 # Reference tables: name -> (DDL columns, key columns). Public names for ad-hoc SQL.
 REFERENCE_TABLES: dict[str, tuple[str, list[str]]] = {

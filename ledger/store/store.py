@@ -24,7 +24,8 @@ from ledger.domain.entries import CURRENT_SCHEMA, NO_CURRENT
 from ledger.domain.errors import LedgerError
 from ledger.domain.schema import CONTENT_FIELDS, ENTRY_SCHEMA
 from ledger.domain.validate import ReferenceView
-from ledger.store.ddl import _DDL, ALLOWED_SQL, REFERENCE_TABLES, SCHEMA_VERSION, currency_rows
+from ledger.store import sandbox, snapshots
+from ledger.store.ddl import _DDL, REFERENCE_TABLES, SCHEMA_VERSION, currency_rows
 
 # A line key's hash for the key index: the same types on both sides, or equal keys could
 # hash apart and a revision pass for a new line.
@@ -70,7 +71,7 @@ class Store:
 
     def __init__(
         self, path: str | os.PathLike, snapshot_dir: str | os.PathLike | None = None,
-        seed: Seed | None = None,
+        seed: Seed | None = None, sql_memory_mb: int = sandbox.DEFAULT_SQL_MEMORY_MB,
     ):  # fmt: skip
         self.path = str(path)
         self.snapshot_dir = str(Path(snapshot_dir).resolve()) if snapshot_dir else None
@@ -78,15 +79,12 @@ class Store:
         self._lock = threading.RLock()
         self._local = threading.local()
         self.created = self._migrate(seed)
-        # Harden after migration: no file or network access except the snapshot folder.
-        # A second Store on the same file in one process shares DuckDB's instance,
-        # which the first one has already hardened and locked.
+        # Harden after migration: no file or network access at all (snapshots are written
+        # on their own connections), a memory limit, the configuration locked. A second
+        # Store on the same file in one process shares DuckDB's instance, which the first
+        # one has already hardened and locked.
         if not _first(self._con, "SELECT current_setting('lock_configuration')")[0]:
-            if self.snapshot_dir:
-                Path(self.snapshot_dir).mkdir(parents=True, exist_ok=True)
-                self._con.execute(f"SET allowed_directories = ['{self.snapshot_dir}/']")
-            self._con.execute("SET enable_external_access = false")
-            self._con.execute("SET lock_configuration = true")
+            sandbox.harden(self._con, sql_memory_mb)
 
     # -- lifecycle -------------------------------------------------------
 
@@ -388,87 +386,18 @@ class Store:
         )
         return int(entry), int(feed)
 
-    # -- ad-hoc SQL -------------------------------------------------------
+    # -- ad-hoc SQL and snapshots ------------------------------------------
 
     def read_only_sql(
         self, sql: str, max_rows: int = 10_000, timeout_s: float = 5.0
     ) -> tuple[pa.Table, bool]:
-        """One read-only statement in a READ ONLY transaction, interrupted after timeout_s.
+        """One checked read-only statement: (at most max_rows rows, whether more were cut)."""
+        return sandbox.to_table(self._con, sql, sandbox.SqlLimits(max_rows, timeout_s=timeout_s))
 
-        Returns (at most max_rows rows, whether more were cut). File, network and
-        extension access are off for the whole database and the configuration is
-        locked, so only the statement type needs checking here.
-        """
-        try:
-            statements = duckdb.extract_statements(sql)
-        except duckdb.Error as e:
-            raise LedgerError("sql-error", "SQL does not parse", str(e), 400) from None
-        if len(statements) != 1:
-            raise LedgerError(
-                "sql-refused", "Exactly one statement, please",
-                f"got {len(statements)} statements", 400,
-            )  # fmt: skip
-        kind = statements[0].type
-        if kind not in ALLOWED_SQL:
-            raise LedgerError(
-                "sql-refused", "Statement type not allowed",
-                f"{kind.name} is not allowed; only SELECT, WITH, EXPLAIN, DESCRIBE, SUMMARIZE", 403,
-            )  # fmt: skip
-        cur = self._con.cursor()
-        timer = threading.Timer(timeout_s, cur.interrupt)
-        try:
-            cur.execute("BEGIN TRANSACTION READ ONLY")
-            timer.start()
-            reader = cur.sql(sql).to_arrow_reader(min(max_rows + 1, 100_000))
-            batches, rows = [], 0
-            for batch in reader:
-                batches.append(batch)
-                rows += batch.num_rows
-                if rows > max_rows:
-                    break
-            table = pa.Table.from_batches(batches, reader.schema).slice(0, max_rows)
-            return table, rows > max_rows
-        except duckdb.InterruptException:
-            raise LedgerError(
-                "sql-timeout", "Query took too long",
-                f"interrupted after {timeout_s:g} s; narrow it or aggregate", 408,
-            ) from None  # fmt: skip
-        except duckdb.Error as e:
-            message = str(e).splitlines()[0]
-            status = 403 if "read-only" in message.lower() or "disabled" in message.lower() else 400
-            raise LedgerError("sql-error", "SQL failed", message, status) from None
-        finally:
-            timer.cancel()
-            cur.close()
-
-    # -- snapshots --------------------------------------------------------
+    def run_sql(self, sql: str, limits: sandbox.SqlLimits, sink: sandbox.AnswerSink) -> bool:
+        """One checked read-only statement streamed into sink; whether the answer was cut."""
+        return sandbox.run(self._con, sql, limits, sink)
 
     def snapshot(self, target_dir: str | os.PathLike) -> dict:
         """Parquet of every table plus a DuckDB copy another process can open."""
-        target = Path(target_dir).resolve()
-        if not self.snapshot_dir or not str(target).startswith(self.snapshot_dir):
-            raise LedgerError(
-                "snapshot-denied", "Snapshot folder not allowed",
-                f"{target} is outside the allowed snapshot folder {self.snapshot_dir}", 403,
-            )  # fmt: skip
-        target.mkdir(parents=True, exist_ok=True)
-        written = {}
-        with self._lock:
-            con = self._con
-            for table in ["feeds", "line_entries", "currencies", *REFERENCE_TABLES]:
-                out = target / f"{table}.parquet"
-                con.execute(f"COPY (SELECT * FROM {table}) TO '{out}' (FORMAT parquet)")
-                written[table] = str(out)
-            copy = target / "ledger.duckdb"
-            if copy.exists():
-                copy.unlink()
-            con.execute(f"ATTACH '{copy}' AS snap")
-            try:
-                con.execute(f'COPY FROM DATABASE "{self._db_name()}" TO snap')
-            finally:
-                con.execute("DETACH snap")
-            written["duckdb"] = str(copy)
-        return written
-
-    def _db_name(self) -> str:
-        return _first(self._con, "SELECT current_database()")[0]
+        return snapshots.write(self._con, self.snapshot_dir, target_dir, _DDL)
