@@ -103,7 +103,12 @@ def _tables(rates, exps, target: int):
 
 @pytest.fixture(params=["cpu", "cuda"])
 def run_rollup(request):
-    if request.param == "cpu":
+    return rollup_runner(request.param)
+
+
+def rollup_runner(backend: str):
+    """The roll-up of one backend, called with the CPU twin's keyword arguments."""
+    if backend == "cpu":
 
         def run(**arrays):
             cpu.rollup(**arrays, n_threads=numba.get_num_threads())
