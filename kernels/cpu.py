@@ -47,37 +47,42 @@ from kernels.scalar import (
 # A chunk's err row has one slot more than err: how many adds carried into the
 # high words, so that the combine reads a chunk's high words only when one did.
 CARRIES = L.ERR_SLOTS
-
-
-@njit(cache=True, inline="always")
-def _add_to(acc, high, bad, g, k, v):
-    """acc[g, k] += v, exactly: a wrap carries into high[g, k] (rare; bad[CARRIES] counts)."""
-    a = acc[g, k]
-    s = wrapping_add(a, v)
-    acc[g, k] = s
-    if wrapped(a, v, s) < 0:
-        high[g, k] += carry_of(a, v, s)
-        bad[CARRIES] += 1
+# |lines| <= 2^7 and |quantity| <= 2^31 per line: below 2^32 lines their sums fit in
+# int64 by arithmetic, so the hot loop adds them unchecked (the combine checks all).
+MAX_LINES = 2**32
 
 
 @njit(cache=True, inline="always")
 def _add(acc, high, bad, g, i, converted, lines, quantity, codes, weight_src, weight_tab,
          wide_weights):  # fmt: skip
-    """One line into group g: every column through a checked add, never a silent wrap."""
+    """One line into group g, never a silent wrap.
+
+    Lines (int8) and quantity (int32) cannot leave int64 in fewer than 2^32 lines,
+    which `rollup` checks once per call. Amount and weighted take checked adds:
+    one test per line, and a wrap carries into `high` (bad[CARRIES] counts).
+    Written out here, not through a helper taking arrays: numba leaves a nested
+    inline call in place, and its reference counting per line tripled the time.
+    """
     q = np.int64(quantity[i])
-    _add_to(acc, high, bad, g, L.OUT_LINES, np.int64(lines[i]))
-    _add_to(acc, high, bad, g, L.OUT_QUANTITY, q)
-    _add_to(acc, high, bad, g, L.OUT_AMOUNT, converted)
+    acc[g, L.OUT_LINES] += np.int64(lines[i])
+    acc[g, L.OUT_QUANTITY] += q
+    a2 = acc[g, L.OUT_AMOUNT]
+    s2 = wrapping_add(a2, converted)
+    acc[g, L.OUT_AMOUNT] = s2
+    if wrapped(a2, converted, s2) < 0:
+        high[g, L.OUT_AMOUNT] += carry_of(a2, converted, s2)
+        bad[CARRIES] += 1
     if weight_src >= 0:
         w = weight_tab[codes[weight_src, i]]
+        ph, pl = np.int64(0), q * w  # |q| <= 2^31 and |w| < 2^32: the product is exact
         if wide_weights:  # some |weight| >= 2^32: q x w may not fit in int64
             ph, pl = wide_product(q, w)
-            if ph != 0:
-                high[g, L.OUT_WEIGHTED] += ph
-                bad[CARRIES] += 1
-            _add_to(acc, high, bad, g, L.OUT_WEIGHTED, pl)
-        else:  # |q| <= 2^31 and |w| < 2^32: the product is exact
-            _add_to(acc, high, bad, g, L.OUT_WEIGHTED, q * w)
+        a3 = acc[g, L.OUT_WEIGHTED]
+        s3 = wrapping_add(a3, pl)
+        acc[g, L.OUT_WEIGHTED] = s3
+        if (wrapped(a3, pl, s3) < 0) | (ph != 0):
+            high[g, L.OUT_WEIGHTED] += carry_of(a3, pl, s3) + ph
+            bad[CARRIES] += 1
 
 
 @njit(cache=True, inline="always")
@@ -119,6 +124,8 @@ def rollup(
     targets_vary = bool((group_target != 0).any())  # ... or some groups are skipped
     wide_weights = bool(weight_src >= 0 and weight_tab.size and np.abs(weight_tab).max() >= 2**32)
     n = amount.shape[0]
+    if n >= MAX_LINES:
+        raise ValueError(f"at most {MAX_LINES - 1} lines per roll-up call (int64 counts)")
     n_chunks = _n_chunks(n, n_threads)
     parts = np.zeros((n_chunks, out.shape[0], L.N_OUT), dtype=np.int64)
     # high words: numpy's zeros are lazily mapped pages, touched only where an add carries
