@@ -47,7 +47,7 @@ def _query(q) -> dict:
 def measure(q, runs: int, sizes: tuple[int, ...] = SIZES) -> dict:
     from numba import cuda
 
-    from kernels import dispatch
+    from kernels import dispatch, layout
     from ledger.resident import columns as C
 
     n = q.cols.n
@@ -61,7 +61,7 @@ def measure(q, runs: int, sizes: tuple[int, ...] = SIZES) -> dict:
 
     def run(columns: dict, which: str) -> np.ndarray:
         out = np.zeros((n_groups, 4), np.int64)
-        err = np.zeros(2, np.int64)
+        err = np.zeros(layout.ERR_SLOTS, np.int64)
         dispatch.rollup(
             codes=columns["codes"], day=columns["codes"][C.DAY],
             currency=columns["codes"][C.CURRENCY], amount=columns["amount"],

@@ -6,13 +6,16 @@ compiled once per number of terms (see `_term_tuples`), and numba compiles a
 parallel loop several times slower than a plain one; and with one pool,
 no OpenMP workers are left spin-waiting after one kernel while the next runs.
 
-Each kernel is a loop over typed arrays that fills `out`. Inputs (see
-`ledger.resident.columns` for how they are built):
-  codes[src, i]     uint16 dictionary code of source column `src` for entry i
+Each kernel is a loop over typed arrays that fills `out`. Inputs (named in
+kernels.layout; `ledger.resident.columns` builds them):
+  codes[src, i]     uint16 dictionary code of source column `src` (layout.ENTITY ...) of entry i
   term_src[t]       the source column of term t; term_tab[t, code] its contribution
                     to the group index, or -1 when the entry is filtered out
   group_target[g]   which conversion table group g converts into (-1: skip the group)
   num/den/ratio/fast_max[target, currency, day - day0]: the conversion cells
+The roll-up's sums are exact: each cell keeps a high word beside its int64 low
+word (kernels.scalar "exact totals"), so a total beyond int64 is reported in
+err[layout.ERR_OUT_OF_RANGE], never wrapped.
 """
 
 from __future__ import annotations
@@ -25,24 +28,61 @@ import numba
 import numpy as np
 from numba import njit
 
+from kernels import layout as L
 from kernels import rules
 from kernels.rules import line_bits
 from kernels.scalar import (
     OVERFLOW,
+    carry_of,
     cell_of,
+    finish_totals,
     group_of,
     muldiv_half_even,
     nearest_if_clear,
+    wide_product,
+    wrapped,
+    wrapping_add,
 )
+
+# A chunk's err row has one slot more than err: how many adds carried into the
+# high words, so that the combine reads a chunk's high words only when one did.
+CARRIES = L.ERR_SLOTS
+# |lines| <= 2^7 and |quantity| <= 2^31 per line: below 2^32 lines their sums fit in
+# int64 by arithmetic, so the hot loop adds them unchecked (the combine checks all).
+MAX_LINES = 2**32
 
 
 @njit(cache=True, inline="always")
-def _add(acc, g, i, converted, lines, quantity, codes, weight_src, weight_tab):
-    acc[g, 0] += lines[i]
-    acc[g, 1] += quantity[i]
-    acc[g, 2] += converted
+def _add(acc, high, bad, g, i, converted, lines, quantity, codes, weight_src, weight_tab,
+         wide_weights):  # fmt: skip
+    """One line into group g, never a silent wrap.
+
+    Lines (int8) and quantity (int32) cannot leave int64 in fewer than 2^32 lines,
+    which `rollup` checks once per call. Amount and weighted take checked adds:
+    one test per line, and a wrap carries into `high` (bad[CARRIES] counts).
+    Written out here, not through a helper taking arrays: numba leaves a nested
+    inline call in place, and its reference counting per line tripled the time.
+    """
+    q = np.int64(quantity[i])
+    acc[g, L.OUT_LINES] += np.int64(lines[i])
+    acc[g, L.OUT_QUANTITY] += q
+    a2 = acc[g, L.OUT_AMOUNT]
+    s2 = wrapping_add(a2, converted)
+    acc[g, L.OUT_AMOUNT] = s2
+    if wrapped(a2, converted, s2) < 0:
+        high[g, L.OUT_AMOUNT] += carry_of(a2, converted, s2)
+        bad[CARRIES] += 1
     if weight_src >= 0:
-        acc[g, 3] += np.int64(quantity[i]) * weight_tab[codes[weight_src, i]]
+        w = weight_tab[codes[weight_src, i]]
+        ph, pl = np.int64(0), q * w  # |q| <= 2^31 and |w| < 2^32: the product is exact
+        if wide_weights:  # some |weight| >= 2^32: q x w may not fit in int64
+            ph, pl = wide_product(q, w)
+        a3 = acc[g, L.OUT_WEIGHTED]
+        s3 = wrapping_add(a3, pl)
+        acc[g, L.OUT_WEIGHTED] = s3
+        if (wrapped(a3, pl, s3) < 0) | (ph != 0):
+            high[g, L.OUT_WEIGHTED] += carry_of(a3, pl, s3) + ph
+            bad[CARRIES] += 1
 
 
 @njit(cache=True, inline="always")
@@ -69,32 +109,68 @@ def rollup(
     codes, term_src, term_tab, weight_src, weight_tab, group_target, day, currency, amount,
     quantity, lines, num, den, ratio, fast_max, fixed_day, day0, n_threads, out, err,
 ):  # fmt: skip
-    """out[g] += (lines, quantity, converted amount, quantity x weight).
+    """out[g] += (lines, quantity, converted amount, quantity x weight), exactly.
 
-    err = (count of lines that cannot be converted, the earliest such order day).
+    err (kernels.layout ERR_*) = (count of lines that cannot be converted, the
+    earliest such order day, a bit per out column whose total left int64). Each
+    sum is kept exact past int64 (a high word per cell), so a total beyond range
+    is reported, never wrapped; such a cell reads layout.OUT_OF_RANGE.
     Term tables arrive as one 2-D array (the CUDA twin's form); the compiled loop
     gets them as tuples of 1-D rows instead (`_term_tuples`).
     """
+    check_err(err)
     term_codes, term_tabs = _term_tuples(codes, term_src, term_tab, currency)
     many_targets = bool((group_target > 0).any())  # groups convert into other currencies
     targets_vary = bool((group_target != 0).any())  # ... or some groups are skipped
+    wide_weights = bool(weight_src >= 0 and weight_tab.size and np.abs(weight_tab).max() >= 2**32)
     n = amount.shape[0]
+    if n >= MAX_LINES:
+        raise ValueError(f"at most {MAX_LINES - 1} lines per roll-up call (int64 counts)")
     n_chunks = _n_chunks(n, n_threads)
-    parts = np.zeros((n_chunks, out.shape[0], 4), dtype=np.int64)
-    bad = np.zeros((n_chunks, 2), dtype=np.int64)
-    bad[:, 1] = 2**62  # (count of bad lines, earliest bad day) per chunk
+    parts = np.zeros((n_chunks, out.shape[0], L.N_OUT), dtype=np.int64)
+    # high words: numpy's zeros are lazily mapped pages, touched only where an add carries
+    highs = np.zeros((n_chunks, out.shape[0], L.N_OUT), dtype=np.int64)
+    bad = np.zeros((n_chunks, L.ERR_SLOTS + 1), dtype=np.int64)
+    bad[:, L.ERR_FIRST_BAD_DAY] = L.NO_BAD_DAY
 
     def run(t: int, lo: int, hi: int) -> None:
         _chunk(
             term_codes, term_tabs, codes, term_src, term_tab, weight_src, weight_tab,
-            group_target, day, currency, amount, quantity, lines, num, den, ratio, fast_max,
-            fixed_day, day0, many_targets, targets_vary, lo, hi, parts[t], bad[t],
+            wide_weights, group_target, day, currency, amount, quantity, lines, num, den, ratio,
+            fast_max, fixed_day, day0, many_targets, targets_vary, lo, hi, parts[t], highs[t],
+            bad[t],
         )  # fmt: skip
 
     _in_chunks(n, n_chunks, run)
-    out += parts.sum(axis=0)
-    err[0] = bad[:, 0].sum()
-    err[1] = bad[:, 1].min()
+    high = np.zeros(out.shape, dtype=np.int64)
+    _combine(parts, highs, bad[:, CARRIES], out, high)
+    err[L.ERR_BAD_LINES] = bad[:, L.ERR_BAD_LINES].sum()
+    err[L.ERR_FIRST_BAD_DAY] = bad[:, L.ERR_FIRST_BAD_DAY].min()
+    finish_totals(out, high, err)
+
+
+def check_err(err: np.ndarray) -> None:
+    if err.shape != (L.ERR_SLOTS,) or err.dtype != np.int64:
+        raise ValueError(f"err must be int64 of shape ({L.ERR_SLOTS},) (kernels.layout.ERR_*)")
+
+
+@njit(nogil=True, cache=True)
+def _combine(parts, highs, carries, out, high):
+    """out += the chunks' partials with checked adds; high gathers every carry.
+
+    A chunk's own high words are read only when its adds carried at all.
+    """
+    for t in range(parts.shape[0]):
+        part = parts[t]
+        for g in range(part.shape[0]):
+            for k in range(part.shape[1]):
+                a = out[g, k]
+                v = part[g, k]
+                s = wrapping_add(a, v)
+                out[g, k] = s
+                high[g, k] += carry_of(a, v, s)
+                if carries[t] > 0:
+                    high[g, k] += highs[t, g, k]
 
 
 def _n_chunks(n: int, n_threads: int) -> int:
@@ -163,27 +239,28 @@ def _term_tuples(codes, term_src, term_tab, filler) -> tuple[tuple, tuple]:
 
 @njit(nogil=True, cache=True)
 def _chunk(
-    term_codes, term_tabs, codes, term_src, term_tab, weight_src, weight_tab, group_target, day,
-    currency, amount, quantity, lines, num, den, ratio, fast_max, fixed_day, day0, many_targets,
-    targets_vary, lo, hi, out, out_bad,
+    term_codes, term_tabs, codes, term_src, term_tab, weight_src, weight_tab, wide_weights,
+    group_target, day, currency, amount, quantity, lines, num, den, ratio, fast_max, fixed_day,
+    day0, many_targets, targets_vary, lo, hi, out, high, out_bad,
 ):  # fmt: skip
     """Entries lo..hi-1 into out: the hot pass, then the exact pass over what it left.
 
     The partials live in this thread's own arrays until the end: threads writing
     beside each other in one shared array would contend for its cache lines.
+    `high` (this chunk's high words) is written only when an add carries.
     """
     acc = np.zeros(out.shape, dtype=np.int64)
     bad = out_bad.copy()
     pending = np.empty(PENDING, dtype=np.int64)
     n_pending, rescan_from = _hot(
-        term_codes, term_tabs, codes, weight_src, weight_tab, group_target, day, currency,
-        amount, quantity, lines, ratio, fixed_day, day0, many_targets, targets_vary, lo, hi,
-        pending, acc, bad,
+        term_codes, term_tabs, codes, weight_src, weight_tab, wide_weights, group_target, day,
+        currency, amount, quantity, lines, ratio, fixed_day, day0, many_targets, targets_vary,
+        lo, hi, pending, acc, high, bad,
     )  # fmt: skip
     _exact(
-        codes, term_src, term_tab, weight_src, weight_tab, group_target, day, currency, amount,
-        quantity, lines, num, den, ratio, fast_max, fixed_day, day0, pending, n_pending,
-        rescan_from, hi, acc, bad,
+        codes, term_src, term_tab, weight_src, weight_tab, wide_weights, group_target, day,
+        currency, amount, quantity, lines, num, den, ratio, fast_max, fixed_day, day0, pending,
+        n_pending, rescan_from, hi, acc, high, bad,
     )  # fmt: skip
     out[:] = acc
     out_bad[:] = bad
@@ -191,9 +268,9 @@ def _chunk(
 
 @njit(cache=True)
 def _hot(
-    term_codes, term_tabs, codes, weight_src, weight_tab, group_target, day, currency, amount,
-    quantity, lines, ratio, fixed_day, day0, many_targets, targets_vary, lo, hi, pending, acc,
-    bad,
+    term_codes, term_tabs, codes, weight_src, weight_tab, wide_weights, group_target, day,
+    currency, amount, quantity, lines, ratio, fixed_day, day0, many_targets, targets_vary, lo, hi,
+    pending, acc, high, bad,
 ):  # fmt: skip
     """Entries lo..hi-1 into acc, converted with a float whose rounding is provably exact.
 
@@ -224,13 +301,16 @@ def _hot(
         in_table = (np.uint64(d) < np.uint64(n_days)) & (r > 0.0)  # r = 0: no rate
         if (g >= 0) & (target >= 0) & clear & in_table:
             # clear implies |nearest| < 2^49: the conversion to int64 is exact
-            _add(acc, g, i, np.int64(nearest), lines, quantity, codes, weight_src, weight_tab)
+            _add(
+                acc, high, bad, g, i, np.int64(nearest), lines, quantity, codes, weight_src,
+                weight_tab, wide_weights,
+            )  # fmt: skip
             continue
         if g < 0 or target < 0:
             continue  # filtered out, or a group nobody asked for
         if not in_table:
-            bad[0] += 1
-            bad[1] = min(bad[1], np.int64(day[i]))
+            bad[L.ERR_BAD_LINES] += 1
+            bad[L.ERR_FIRST_BAD_DAY] = min(bad[L.ERR_FIRST_BAD_DAY], np.int64(day[i]))
         elif n_pending < pending.shape[0]:
             pending[n_pending] = i
             n_pending += 1
@@ -241,9 +321,9 @@ def _hot(
 
 @njit(cache=True)
 def _exact(
-    codes, term_src, term_tab, weight_src, weight_tab, group_target, day, currency, amount,
-    quantity, lines, num, den, ratio, fast_max, fixed_day, day0, pending, n_pending,
-    rescan_from, hi, acc, bad,
+    codes, term_src, term_tab, weight_src, weight_tab, wide_weights, group_target, day, currency,
+    amount, quantity, lines, num, den, ratio, fast_max, fixed_day, day0, pending, n_pending,
+    rescan_from, hi, acc, high, bad,
 ):  # fmt: skip
     """The exact pass: the remembered lines, then (rarely) the rest of the chunk from
     `rescan_from`, skipping there the lines the hot pass converted."""
@@ -268,10 +348,13 @@ def _exact(
             amount[i], num_flat[cell], den_flat[cell], ratio_flat[cell], fast_flat[cell]
         )
         if converted == OVERFLOW:
-            bad[0] += 1
-            bad[1] = min(bad[1], np.int64(day[i]))
+            bad[L.ERR_BAD_LINES] += 1
+            bad[L.ERR_FIRST_BAD_DAY] = min(bad[L.ERR_FIRST_BAD_DAY], np.int64(day[i]))
             continue
-        _add(acc, g, i, converted, lines, quantity, codes, weight_src, weight_tab)
+        _add(
+            acc, high, bad, g, i, converted, lines, quantity, codes, weight_src, weight_tab,
+            wide_weights,
+        )  # fmt: skip
 
 
 def screen(out, n_threads: int | None = None, **arrays) -> None:

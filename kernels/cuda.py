@@ -4,6 +4,8 @@ Imported only when kernels.dispatch chose CUDA (or by tests under
 NUMBA_ENABLE_CUDASIM=1). Grouped sums accumulate per block in shared memory
 when the groups fit, then `cuda.atomic.add` the block's partials into `out`;
 past that size each entry adds straight into `out` with global atomics.
+Every add is checked like the CPU twin's: the old value an atomic returns shows
+whether that add wrapped, and the carry goes to a global array of high words.
 Host arrays are copied in and out; device arrays are used in place, so a
 caller that keeps its columns on the device pays no transfer per query.
 """
@@ -13,29 +15,67 @@ from __future__ import annotations
 import numpy as np
 from numba import cuda
 
+from kernels import layout as L
 from kernels import rules
+from kernels.cpu import check_err
 from kernels.rules import line_bits
-from kernels.scalar import OVERFLOW, cell_of, group_of, muldiv_half_even
+from kernels.scalar import (
+    OVERFLOW,
+    carry_of,
+    cell_of,
+    finish_totals,
+    group_of,
+    muldiv_half_even,
+    wide_product,
+    wrapping_add,
+)
 
 SHARED_GROUPS = 512  # groups x 4 int64 in shared memory: 16 KiB per block
 THREADS_PER_BLOCK = 256
 MAX_BLOCKS = 4096
 
 
+@cuda.jit(device=True)
+def _add_to(total, high, g, k, v):
+    """total[g, k] += v atomically and exactly: the old value the atomic returns tells
+    whether this add wrapped, and the carry goes to high[g, k] (global, rarely touched)."""
+    if v == 0:
+        return  # nothing to add: spares an atomic on the empty cells of a block flush
+    old = cuda.atomic.add(total, (g, k), v)
+    carry = carry_of(old, v, wrapping_add(old, v))
+    if carry != 0:
+        cuda.atomic.add(high, (g, k), carry)
+
+
+@cuda.jit(device=True)
+def _add(total, high, g, i, converted, lines, quantity, codes, weight_src, weight_tab):
+    """One line into group g of total (a block's shared sums, or out itself)."""
+    q = np.int64(quantity[i])
+    _add_to(total, high, g, L.OUT_LINES, np.int64(lines[i]))
+    _add_to(total, high, g, L.OUT_QUANTITY, q)
+    _add_to(total, high, g, L.OUT_AMOUNT, converted)
+    if weight_src >= 0:
+        # exact for any weight: the CPU twin's narrow product when |w| < 2^32 is the same value
+        ph, pl = wide_product(q, weight_tab[codes[weight_src, i]])
+        if ph != 0:
+            cuda.atomic.add(high, (g, L.OUT_WEIGHTED), ph)
+        _add_to(total, high, g, L.OUT_WEIGHTED, pl)
+
+
 @cuda.jit
 def _rollup_kernel(
     codes, term_src, term_tab, weight_src, weight_tab, group_target, day, currency, amount,
-    quantity, lines, num, den, ratio, fast_max, n_cur, n_days, fixed_day, day0, out, err,
+    quantity, lines, num, den, ratio, fast_max, n_cur, n_days, fixed_day, day0, out, high, err,
 ):  # fmt: skip
-    """num/den/ratio/fast_max arrive flat: offset = cell_of(...)."""
+    """num/den/ratio/fast_max arrive flat: offset = cell_of(...). high: out's high words."""
     n = amount.shape[0]
     n_groups = out.shape[0]
     use_shared = n_groups <= SHARED_GROUPS
-    shared = cuda.shared.array((SHARED_GROUPS, 4), dtype=np.int64)
+    shared = cuda.shared.array((SHARED_GROUPS, L.N_OUT), dtype=np.int64)
     tid = cuda.threadIdx.x
     if use_shared:
         for g in range(tid, n_groups, cuda.blockDim.x):
-            for k in range(4):
+            for k in range(L.N_OUT):
                 shared[g, k] = 0
     cuda.syncthreads()
     for i in range(cuda.grid(1), n, cuda.gridsize(1)):
@@ -49,28 +89,18 @@ def _rollup_kernel(
                 amount[i], num[cell], den[cell], ratio[cell], fast_max[cell]
             )
         if converted == OVERFLOW:
-            cuda.atomic.add(err, 0, 1)
-            cuda.atomic.min(err, 1, np.int64(day[i]))
+            cuda.atomic.add(err, L.ERR_BAD_LINES, 1)
+            cuda.atomic.min(err, L.ERR_FIRST_BAD_DAY, np.int64(day[i]))
             continue
-        weighted = np.int64(0)
-        if weight_src >= 0:
-            weighted = np.int64(quantity[i]) * weight_tab[codes[weight_src, i]]
         if use_shared:
-            cuda.atomic.add(shared, (g, 0), np.int64(lines[i]))
-            cuda.atomic.add(shared, (g, 1), np.int64(quantity[i]))
-            cuda.atomic.add(shared, (g, 2), converted)
-            cuda.atomic.add(shared, (g, 3), weighted)
+            _add(shared, high, g, i, converted, lines, quantity, codes, weight_src, weight_tab)
         else:
-            cuda.atomic.add(out, (g, 0), np.int64(lines[i]))
-            cuda.atomic.add(out, (g, 1), np.int64(quantity[i]))
-            cuda.atomic.add(out, (g, 2), converted)
-            cuda.atomic.add(out, (g, 3), weighted)
+            _add(out, high, g, i, converted, lines, quantity, codes, weight_src, weight_tab)
     cuda.syncthreads()
-    if use_shared:
+    if use_shared:  # the block's sums into out: its wraps were carried already
         for g in range(tid, n_groups, cuda.blockDim.x):
-            for k in range(4):
-                if shared[g, k] != 0:
-                    cuda.atomic.add(out, (g, k), shared[g, k])
+            for k in range(L.N_OUT):
+                _add_to(out, high, g, k, shared[g, k])
 
 
 def _blocks(n: int, threads: int) -> int:
@@ -83,23 +113,28 @@ def _to_device(a):
 
 
 def rollup(*, out, err, threads_per_block: int = THREADS_PER_BLOCK, **arrays) -> None:
-    """Same contract as kernels.cpu.rollup (adds into out; err = bad lines, min bad day)."""
+    """Same contract as kernels.cpu.rollup: adds into out exactly; err as kernels.layout ERR_*."""
     n_cur, n_days = arrays["num"].shape[1], arrays["num"].shape[2]
     for name in ("num", "den", "ratio", "fast_max"):  # flat: one offset per line
         arrays[name] = np.ascontiguousarray(arrays[name]).reshape(-1)
     args = {k: (_to_device(v) if isinstance(v, np.ndarray) else v) for k, v in arrays.items()}
+    check_err(err)
     d_out = cuda.to_device(out)
-    d_err = cuda.to_device(np.array([0, 2**62], dtype=np.int64))
+    d_high = cuda.to_device(np.zeros(out.shape, np.int64))
+    start = np.zeros(L.ERR_SLOTS, np.int64)
+    start[L.ERR_FIRST_BAD_DAY] = L.NO_BAD_DAY
+    d_err = cuda.to_device(start)
     n = arrays["amount"].shape[0]
     _rollup_kernel[_blocks(n, threads_per_block), threads_per_block](
         args["codes"], args["term_src"], args["term_tab"], args["weight_src"],
         args["weight_tab"], args["group_target"], args["day"], args["currency"], args["amount"],
         args["quantity"], args["lines"], args["num"], args["den"], args["ratio"],
         args["fast_max"], np.int64(n_cur), np.int64(n_days), args["fixed_day"], args["day0"],
-        d_out, d_err,
+        d_out, d_high, d_err,
     )  # fmt: skip
     d_out.copy_to_host(out)
     err[:] = d_err.copy_to_host()
+    finish_totals(out, d_high.copy_to_host(), err)
 
 
 @cuda.jit

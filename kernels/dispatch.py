@@ -1,8 +1,10 @@
 """The one place that chooses the kernel backend (CHIP_LEDGER_BACKEND=auto|cpu|cuda).
 
 Only this module asks numba whether CUDA is available, once, and logs why it
-chose what it chose. Every public kernel call goes through `rollup`,
-`screen` and `read_floor` here; the CPU path never imports numba.cuda.
+chose what it chose. Every kernel call goes through here: `rollup`, `screen`,
+`read_floor`, `json_lines` (the JSON feed scan), `key_search` (the key index)
+and `warm_up`; the CPU path never imports numba.cuda. The array contract
+(rows of codes, flag bits, out columns, err slots) is kernels.layout.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from functools import cache
 
 import numba
 import numpy as np
+
+from kernels import layout as L
 
 log = logging.getLogger("chip_ledger.kernels")
 BACKENDS = ("auto", "cpu", "cuda")
@@ -100,12 +104,62 @@ def read_floor(columns: tuple[np.ndarray, ...], out: np.ndarray) -> None:
     cpu.read_floor(columns, threads(), out)
 
 
+def json_lines(data: bytes, array_form: bool) -> tuple[np.ndarray, int]:
+    """(newline-delimited bytes, status) for a JSON array or NDJSON; see kernels.text."""
+    from kernels import text
+
+    return text.to_lines(data, array_form)
+
+
+def key_search(keys: np.ndarray, probes: np.ndarray, found: np.ndarray) -> None:
+    """found[j] |= probes[j] in keys, both sorted ascending; see kernels.search."""
+    from kernels import search
+
+    search.member_sorted(keys, probes, found)
+
+
 def warm_up(which: str | None = None) -> float:
     """Compile (or load from cache) every kernel on tiny inputs; returns seconds taken."""
     import time
 
-    from kernels import warm
-
     started = time.perf_counter()
-    warm.run(which or backend())
+    which = which or backend()
+    _warm_rollup(which)
+    _warm_screen(which)
+    read_floor((np.zeros(8, np.uint64),), np.zeros(1, np.uint64))
+    json_lines(b'[{"a": 1}]', True)
+    key_search(np.arange(4, dtype=np.uint64), np.arange(2, dtype=np.uint64), np.zeros(2, bool))
     return time.perf_counter() - started
+
+
+def _warm_rollup(which: str, n: int = 8) -> None:
+    codes = np.zeros((L.N_SOURCES, n), np.uint16)
+    one = np.ones((1, 1, 1), np.int64)
+    # the CPU roll-up is compiled per number of grouping/filter sources: the usual 1 to 4
+    for n_terms in range(1, 5):
+        rollup(
+            codes=codes, term_src=np.arange(n_terms, dtype=np.int64),
+            term_tab=np.zeros((n_terms, 1), np.int32), weight_src=np.int64(L.CHIP),
+            weight_tab=np.zeros(1, np.int64), group_target=np.zeros(1, np.int64),
+            day=codes[L.DAY], currency=codes[L.CURRENCY], amount=np.ones(n, np.int64),
+            quantity=np.ones(n, np.int32), lines=np.ones(n, np.int8), num=one, den=one,
+            ratio=np.ones((1, 1, 1)), fast_max=one, fixed_day=np.int64(-1), day0=np.int64(0),
+            out=np.zeros((1, L.N_OUT), np.int64), err=np.zeros(L.ERR_SLOTS, np.int64),
+            which=which,
+        )  # fmt: skip
+
+
+def _warm_screen(which: str, n: int = 8) -> None:
+    codes = np.zeros((L.N_SOURCES, n), np.uint16)
+    per_country = np.zeros((1, L.N_COUNTRIES), np.bool_)
+    screen(
+        chip=codes[L.CHIP], destination=codes[L.DESTINATION], entity=codes[L.ENTITY],
+        day=codes[L.DAY], flags=np.zeros(n, np.uint8), chip_tpp=np.zeros(1),
+        chip_area=np.ones(1), chip_origin=np.zeros(1, np.int32),
+        entity_hq=np.zeros(1, np.int32), entity_parent_hq=np.full(1, -1, np.int32),
+        rule_kind=np.zeros(1, np.int64), rule_from=np.zeros(1, np.int64),
+        rule_to=np.full(1, -1, np.int64), rule_num=np.zeros((1, len(L.RULE_NUM))),
+        rule_dest=per_country, rule_buyer=per_country, rule_origin=per_country,
+        rule_product=np.zeros((1, 1), np.bool_), rule_exempt=per_country,
+        out=np.zeros(n, np.uint64), which=which,
+    )  # fmt: skip

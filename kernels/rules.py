@@ -10,9 +10,8 @@ key (chip; entity x destination; flags; day), so `tables` evaluates it once per
 key and rule into a bit set over rules, and the per-line kernel is four table
 reads ANDed together: no loop over rules, no floats, no branches per line.
 
-Rule kinds: 0 tpp_license, 1 tpp_notify, 2 product_license, 3 product_caution,
-4 lease_identity. rule_num[r] = (tpp_min, tpp_max, pd_min, pd_max, tpp_min_dense,
-pd_min_dense). Flags: 1 lease, 2 identity reviewed, 4 has licence, 8 active.
+Rule kinds, the columns of rule_num[r] and the flag bits are named in
+kernels.layout (RULE_KINDS, RULE_NUM, LEASE/REVIEWED/LICENSED/ACTIVE).
 """
 
 from __future__ import annotations
@@ -21,7 +20,7 @@ import numpy as np
 from numba import njit
 from numba.extending import register_jitable
 
-N_FLAGS = 16  # flags values are 4 bits
+from kernels import layout as L
 
 
 @register_jitable
@@ -30,17 +29,18 @@ def chip_factor(kind, tpp, density, in_products, origin_ok, num):
     if not origin_ok:
         return False
     tpp_min, tpp_max, pd_min, pd_max, tpp_min_dense, pd_min_dense = (
-        num[0], num[1], num[2], num[3], num[4], num[5],
+        num[L.TPP_MIN], num[L.TPP_MAX], num[L.PD_MIN], num[L.PD_MAX], num[L.TPP_MIN_DENSE],
+        num[L.PD_MIN_DENSE],
     )  # fmt: skip
-    if kind == 0:
+    if kind == L.TPP_LICENSE:
         return tpp >= tpp_min or (tpp >= tpp_min_dense and density >= pd_min_dense)
-    if kind == 1:
+    if kind == L.TPP_NOTIFY:
         band_b = tpp_min <= tpp < tpp_max and pd_min <= density < pd_max
         band_dense = tpp >= tpp_min_dense and pd_min_dense <= density < pd_max and tpp < tpp_max
         return band_b or band_dense
-    if kind == 2 or kind == 3:
+    if kind == L.PRODUCT_LICENSE or kind == L.PRODUCT_CAUTION:
         return in_products
-    if kind == 4:
+    if kind == L.LEASE_IDENTITY:
         return tpp >= tpp_min
     return False
 
@@ -48,11 +48,11 @@ def chip_factor(kind, tpp, density, in_products, origin_ok, num):
 @register_jitable
 def party_factor(kind, dest_hit, buyer_hit, exempt_buyer):
     """Whether the destination and buyer bring the line into the rule's scope."""
-    if kind <= 2:
+    if kind == L.TPP_LICENSE or kind == L.TPP_NOTIFY or kind == L.PRODUCT_LICENSE:
         return dest_hit or buyer_hit
-    if kind == 3:
+    if kind == L.PRODUCT_CAUTION:
         return not exempt_buyer
-    return kind == 4
+    return kind == L.LEASE_IDENTITY
 
 
 @register_jitable
@@ -60,11 +60,11 @@ def flag_factor(kind, is_lease, reviewed, has_license, active):
     """Whether the line's own flags leave it flagged (only active lines ever are)."""
     if not active:
         return False
-    if kind <= 2:
+    if kind == L.TPP_LICENSE or kind == L.TPP_NOTIFY or kind == L.PRODUCT_LICENSE:
         return not has_license
-    if kind == 3:
+    if kind == L.PRODUCT_CAUTION:
         return True
-    if kind == 4:
+    if kind == L.LEASE_IDENTITY:
         return is_lease and not reviewed
     return False
 
@@ -82,7 +82,7 @@ def tables(
     day_bits = np.zeros(n_days, np.uint64)
     chip_bits = np.zeros(chip_tpp.shape[0], np.uint64)
     party_bits = np.zeros(n_entities * n_dest, np.uint64)
-    flag_bits = np.zeros(N_FLAGS, np.uint64)
+    flag_bits = np.zeros(L.N_FLAG_VALUES, np.uint64)
     for r in range(n_rules):
         bit = np.uint64(1) << np.uint64(r)
         kind = rule_kind[r]
@@ -103,8 +103,13 @@ def tables(
             for dest in range(n_dest):
                 if party_factor(kind, rule_dest[r, dest], buyer, rule_exempt[r, hq]):
                     party_bits[e * n_dest + dest] |= bit
-        for f in range(N_FLAGS):
-            if flag_factor(kind, (f & 1) != 0, (f & 2) != 0, (f & 4) != 0, (f & 8) != 0):
+        for f in range(L.N_FLAG_VALUES):
+            lease, reviewed, licensed = (
+                (f & L.LEASE) != 0,
+                (f & L.REVIEWED) != 0,
+                (f & L.LICENSED) != 0,
+            )
+            if flag_factor(kind, lease, reviewed, licensed, (f & L.ACTIVE) != 0):
                 flag_bits[f] |= bit
     return day_bits, chip_bits, party_bits, flag_bits
 
@@ -117,7 +122,7 @@ def line_bits(i, chip, destination, entity, day, flags, day_bits, chip_bits, par
         day_bits[day[i]]
         & chip_bits[chip[i]]
         & party_bits[np.int64(entity[i]) * n_dest + destination[i]]
-        & flag_bits[flags[i] & 15]
+        & flag_bits[flags[i] & (L.N_FLAG_VALUES - 1)]
     )
 
 

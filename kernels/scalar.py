@@ -25,6 +25,8 @@ from __future__ import annotations
 import numpy as np
 from numba.extending import register_jitable
 
+from kernels.layout import ERR_OUT_OF_RANGE, OUT_OF_RANGE
+
 U0 = np.uint64(0)
 U1 = np.uint64(1)
 U2 = np.uint64(2)
@@ -195,3 +197,58 @@ def muldiv_half_even(a, num, den, ratio, fast_max):
     elif 2 * r == -den and (q & 1) == 1:
         q -= 1
     return q
+
+
+# -- exact totals ------------------------------------------------------------
+# A total is kept as two int64 words: true = high * 2^64 + low, where low is the
+# wrapped (two's complement) running sum and high counts its wraps. Wrapping
+# addition is exact modulo 2^64, so the order of the adds never matters and the
+# total fits in int64 exactly when high == 0. The hot loops add into low and
+# take the rare branch to `carry_of` only when an add wrapped.
+
+
+@register_jitable
+def wrapping_add(a, b):
+    """a + b modulo 2^64, as int64 (unsigned arithmetic: wrapping is defined, never trapped)."""
+    return np.int64(np.uint64(a) + np.uint64(b))
+
+
+@register_jitable
+def wrapped(a, b, s):
+    """Negative exactly when s = wrapping_add(a, b) wrapped: a and b share a sign s lacks."""
+    return (a ^ s) & (b ^ s)
+
+
+@register_jitable
+def carry_of(a, b, s):
+    """What the high word gains from s = wrapping_add(a, b): +1, -1 or 0."""
+    if wrapped(a, b, s) >= 0:
+        return np.int64(0)
+    return np.int64(-1) if b < 0 else np.int64(1)
+
+
+@register_jitable
+def wide_product(a, b):
+    """(high, low) with a * b = high * 2^64 + low exactly, low a signed int64 (as the totals)."""
+    negative = (a < 0) != (b < 0)
+    ua = np.uint64(-(a + 1)) + U1 if a < 0 else np.uint64(a)  # |a|, also at INT64_MIN
+    ub = np.uint64(-(b + 1)) + U1 if b < 0 else np.uint64(b)
+    hi, lo = mul_u64(ua, ub)
+    if negative:  # two's complement of the 128-bit magnitude
+        hi = ~hi + (U1 if lo == U0 else U0)
+        lo = ~lo + U1
+    # as signed words: low >= 2^63 reads as low - 2^64, which the high word makes up
+    return np.int64(hi) + np.int64(lo >> U63), np.int64(lo)
+
+
+def finish_totals(out, high, err) -> None:
+    """On the host, after any backend: cells whose high word is not 0 do not fit in int64.
+
+    Each such cell reads layout.OUT_OF_RANGE, and err[ERR_OUT_OF_RANGE] gets the bit
+    of its column: a caller that ignored err would see an absurd value, not a
+    plausible wrapped one.
+    """
+    beyond = high != 0
+    columns = beyond.any(axis=0)
+    err[ERR_OUT_OF_RANGE] = sum(1 << k for k in range(columns.shape[0]) if columns[k])
+    out[beyond] = OUT_OF_RANGE

@@ -10,8 +10,10 @@ from hypothesis import strategies as st
 from numba import njit
 
 from kernels import cpu
+from kernels import layout as L
 from kernels.scalar import muldiv_half_even, muldiv_half_even_exact
 from ledger.domain.money import half_even_div
+from tests import reference
 from tests.strategies import amounts_minor, exponents, rates_e12
 
 pytestmark = pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
@@ -74,9 +76,9 @@ def test_exact_half_way_cases():
 
 
 def _random_ledger(rng, n: int, n_cur: int = 4, n_days: int = 30):
-    codes = rng.integers(0, 6, size=(10, n)).astype(np.uint16)
-    codes[7] = rng.integers(0, n_cur, n)  # currency
-    codes[8] = rng.integers(5, 5 + n_days, n)  # day
+    codes = rng.integers(0, 6, size=(L.N_SOURCES, n)).astype(np.uint16)
+    codes[L.CURRENCY] = rng.integers(0, n_cur, n)
+    codes[L.DAY] = rng.integers(5, 5 + n_days, n)
     amount = rng.integers(-(10**15), 10**15, n)
     amount[: n // 10] = rng.integers(-50, 50, n // 10)  # small amounts hit exact halves often
     quantity = rng.integers(-5, 9, n).astype(np.int32)
@@ -99,31 +101,14 @@ def _tables(rates, exps, target: int):
     return num[None], den[None], ratio[None], fast[None]
 
 
-def _reference_rollup(codes, amount, quantity, lines, term_src, term_tab, num, den, day0, n_groups):
-    out = [[0, 0, 0, 0] for _ in range(n_groups)]
-    bad = 0
-    for i in range(len(amount)):
-        parts = [int(term_tab[k, codes[term_src[k], i]]) for k in range(len(term_src))]
-        if any(p < 0 for p in parts):
-            continue
-        g = sum(parts)
-        d, c = int(codes[8, i]) - day0, int(codes[7, i])
-        if not (0 <= d < num.shape[2]) or num[0, c, d] == 0 or den[0, c, d] == 0:
-            bad += 1
-            continue
-        value = half_even_div(int(amount[i]) * int(num[0, c, d]), int(den[0, c, d]))
-        if not -(2**63) < value < 2**63:
-            bad += 1
-            continue
-        out[g][0] += int(lines[i])
-        out[g][1] += int(quantity[i])
-        out[g][2] += value
-    return out, bad
-
-
 @pytest.fixture(params=["cpu", "cuda"])
 def run_rollup(request):
-    if request.param == "cpu":
+    return rollup_runner(request.param)
+
+
+def rollup_runner(backend: str):
+    """The roll-up of one backend, called with the CPU twin's keyword arguments."""
+    if backend == "cpu":
 
         def run(**arrays):
             cpu.rollup(**arrays, n_threads=numba.get_num_threads())
@@ -151,18 +136,19 @@ def test_rollup_matches_reference(run_rollup, n):
     term_tab[1] = np.arange(6)
     term_tab[2, :3] = 0
     out = np.zeros((36, 4), np.int64)
-    err = np.zeros(2, np.int64)
+    err = np.zeros(L.ERR_SLOTS, np.int64)
     run_rollup(
         codes=codes, term_src=term_src, term_tab=term_tab, weight_src=np.int64(0),
-        weight_tab=np.zeros(6, np.int64), group_target=np.zeros(36, np.int64), day=codes[8],
-        currency=codes[7], amount=amount, quantity=quantity, lines=lines, num=num, den=den,
+        weight_tab=np.zeros(6, np.int64), group_target=np.zeros(36, np.int64), day=codes[L.DAY],
+        currency=codes[L.CURRENCY], amount=amount, quantity=quantity, lines=lines, num=num, den=den,
         ratio=ratio, fast_max=fast, fixed_day=np.int64(-1), day0=np.int64(5), out=out, err=err,
     )  # fmt: skip
-    want, bad = _reference_rollup(
-        codes, amount, quantity, lines, term_src, term_tab, num, den, 5, 36
+    want, bad, beyond = reference.rollup(
+        codes, amount, quantity, lines, term_src, term_tab, num, den, 5, 36, 0, np.zeros(6)
     )
-    assert out[:, :3].tolist() == [w[:3] for w in want]
-    assert err[0] == bad
+    assert out.tolist() == want
+    assert err[L.ERR_BAD_LINES] == bad
+    assert err[L.ERR_OUT_OF_RANGE] == beyond
 
 
 @pytest.mark.parametrize("n_terms", [0, 1, 5])
@@ -185,19 +171,20 @@ def test_rollup_terms_on_one_source_merge(run_rollup, n_terms):
         term_tab[0, 5] = -1
     n_groups = stride
     out = np.zeros((n_groups, 4), np.int64)
-    err = np.zeros(2, np.int64)
+    err = np.zeros(L.ERR_SLOTS, np.int64)
     run_rollup(
         codes=codes, term_src=term_src, term_tab=term_tab, weight_src=np.int64(-1),
         weight_tab=np.zeros(6, np.int64), group_target=np.zeros(n_groups, np.int64),
-        day=codes[8], currency=codes[7], amount=amount, quantity=quantity, lines=lines, num=num,
+        day=codes[L.DAY], currency=codes[L.CURRENCY], amount=amount, quantity=quantity, lines=lines, num=num,
         den=den, ratio=ratio, fast_max=fast, fixed_day=np.int64(-1), day0=np.int64(5), out=out,
         err=err,
     )  # fmt: skip
-    want, bad = _reference_rollup(
+    want, bad, beyond = reference.rollup(
         codes, amount, quantity, lines, term_src, term_tab, num, den, 5, n_groups
     )
     assert out[:, :3].tolist() == [w[:3] for w in want]
-    assert err[0] == bad
+    assert err[L.ERR_BAD_LINES] == bad
+    assert err[L.ERR_OUT_OF_RANGE] == beyond == 0
 
 
 def test_rollup_independent_of_thread_count():
@@ -208,10 +195,10 @@ def test_rollup_independent_of_thread_count():
     results = []
     for threads in (1, 2, 7):
         out = np.zeros((6, 4), np.int64)
-        err = np.zeros(2, np.int64)
+        err = np.zeros(L.ERR_SLOTS, np.int64)
         cpu.rollup(
             codes, np.array([1], np.int64), np.arange(6, dtype=np.int64)[None, :], np.int64(0),
-            np.ones(6, np.int64), np.zeros(6, np.int64), codes[8], codes[7], amount, quantity,
+            np.ones(6, np.int64), np.zeros(6, np.int64), codes[L.DAY], codes[L.CURRENCY], amount, quantity,
             lines, num, den, ratio, fast, np.int64(-1), np.int64(5), threads, out, err,
         )  # fmt: skip
         results.append((out.tolist(), err.tolist()))
@@ -306,8 +293,8 @@ def test_rollup_with_more_near_ties_than_the_pending_buffer():
     # every line lands exactly on half a unit, so each one needs the exact pass;
     # more of them than cpu.PENDING forces the rescan of the rest of the chunk
     n = cpu.PENDING * 2 + 101
-    codes = np.zeros((10, n), np.uint16)
-    codes[8] = 5
+    codes = np.zeros((L.N_SOURCES, n), np.uint16)
+    codes[L.DAY] = 5
     codes[8, -3:] = 1  # three lines before any rate: bad, counted once each
     amount = np.arange(n, dtype=np.int64) * 2 + 1  # odd amounts x 0.5
     num = np.array([[[0, 0, 0, 0, 0, 5 * 10**11]]], np.int64)
@@ -315,17 +302,17 @@ def test_rollup_with_more_near_ties_than_the_pending_buffer():
     ratio = np.where(num > 0, num / den, 0.0)
     fast = np.full(num.shape, 2**40, np.int64)
     out = np.zeros((1, 4), np.int64)
-    err = np.zeros(2, np.int64)
+    err = np.zeros(L.ERR_SLOTS, np.int64)
     cpu.rollup(
         codes, np.zeros(0, np.int64), np.zeros((0, 1), np.int32), np.int64(-1),
-        np.zeros(1, np.int64), np.zeros(1, np.int64), codes[8], codes[7], amount,
+        np.zeros(1, np.int64), np.zeros(1, np.int64), codes[L.DAY], codes[L.CURRENCY], amount,
         np.ones(n, np.int32), np.ones(n, np.int8), num, den, ratio, fast, np.int64(-1),
         np.int64(0), 1, out, err,
     )  # fmt: skip
     good = amount[:-3]
-    assert out[0, 2] == sum(half_even_div(int(a) * 5 * 10**11, 10**12) for a in good)
-    assert out[0, 0] == n - 3
-    assert err.tolist() == [3, 1]
+    assert out[0, L.OUT_AMOUNT] == sum(half_even_div(int(a) * 5 * 10**11, 10**12) for a in good)
+    assert out[0, L.OUT_LINES] == n - 3
+    assert err.tolist() == [3, 1, 0]  # 3 bad lines, the first on day 1, every total in range
 
 
 def test_rollup_runs_in_a_forked_child():
@@ -342,10 +329,10 @@ def test_rollup_runs_in_a_forked_child():
 
     def run() -> list:
         out = np.zeros((6, 4), np.int64)
-        err = np.zeros(2, np.int64)
+        err = np.zeros(L.ERR_SLOTS, np.int64)
         cpu.rollup(
             codes, np.array([1], np.int64), np.arange(6, dtype=np.int64)[None, :], np.int64(-1),
-            np.zeros(6, np.int64), np.zeros(6, np.int64), codes[8], codes[7], amount, quantity,
+            np.zeros(6, np.int64), np.zeros(6, np.int64), codes[L.DAY], codes[L.CURRENCY], amount, quantity,
             lines, num, den, ratio, fast, np.int64(-1), np.int64(5), 2, out, err,
         )  # fmt: skip
         return out.tolist() + [err.tolist()]

@@ -202,9 +202,9 @@ def _read_json_fast(data: bytes, array_form: bool) -> pa.Table | None:
     """
     import pyarrow.json as pajson
 
-    from kernels.text import to_lines
+    from kernels import dispatch
 
-    lines, status = to_lines(data, array_form)
+    lines, status = dispatch.json_lines(data, array_form)
     if status != 0:
         return None
     try:

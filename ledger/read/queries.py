@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from kernels import dispatch
+from kernels.layout import ERR_OUT_OF_RANGE, ERR_SLOTS, out_of_range_columns
 from ledger.domain.errors import LedgerError, RowError
 from ledger.domain.money import MINOR_EXPONENT, format_minor
 from ledger.guard import Committed
@@ -67,6 +68,7 @@ class _Conversion:
     fast_max: np.ndarray
     day0: int
     fixed_day: int
+    targets: tuple[str, ...] = ()  # the reporting currencies, by conversion table
 
 
 class Queries:
@@ -297,7 +299,9 @@ class Queries:
             a_limit = np.where(ratio > 0, x_limit / np.maximum(ratio, 1e-300), 0.0)
             fast_max = np.floor(np.clip(np.minimum(a_limit, 2.0**53) * 0.5, 0, 2.0**53))
         num = np.where(den > 0, num, 0)  # the kernel checks num alone: 0 means no rate
-        return _Conversion(num, den, ratio, fast_max.astype(np.int64), day0, fixed_day)
+        return _Conversion(
+            num, den, ratio, fast_max.astype(np.int64), day0, fixed_day, tuple(targets)
+        )
 
     def _check_currency(self, code: str, name: str = "currency") -> str:
         code = (code or "").upper()
@@ -316,7 +320,7 @@ class Queries:
     ) -> np.ndarray:  # fmt: skip
         term_src, term_tab = self._term_arrays(terms)
         out = np.zeros((n_groups, 4), np.int64)
-        err = np.zeros(2, np.int64)
+        err = np.zeros(ERR_SLOTS, np.int64)
         weight_tab = (
             weight
             if weight is not None
@@ -341,6 +345,13 @@ class Queries:
                 "no-rate", "Cannot convert",
                 f"{int(err[0])} line(s) have no rate on or before {when} for the reporting "
                 "currency or their own (or the result overflows); load fx-rates", 422,
+            )  # fmt: skip
+        if err[ERR_OUT_OF_RANGE]:
+            raise LedgerError(
+                "total-out-of-range", "Total out of range",
+                f"a {'/'.join(out_of_range_columns(int(err[ERR_OUT_OF_RANGE])))} total in "
+                f"{', '.join(conv.targets)} is beyond the ledger's range (|x| < 2^63 minor "
+                "units); narrow the query", 422,
             )  # fmt: skip
         return out
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from kernels.search import member_sorted
+from kernels import dispatch
 
 
 class KeyIndex:
@@ -50,7 +50,7 @@ class KeyIndex:
         probes = hashes[order]
         found_sorted = np.zeros(len(hashes), dtype=bool)
         for run in self.runs:
-            member_sorted(run, probes, found_sorted)
+            dispatch.key_search(run, probes, found_sorted)
         found = np.empty(len(hashes), dtype=bool)
         found[order] = found_sorted
         return found
