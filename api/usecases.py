@@ -12,7 +12,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 from api import metrics
 from ledger.ledger import Ledger
-from ledger.read.queries import DIMENSIONS, warm_kernels
+from ledger.read.dims import DIMENSIONS
+from ledger.read.queries import warm_kernels
 
 log = logging.getLogger("chip_ledger.api")
 

@@ -10,7 +10,7 @@ from ledger import demo
 from ledger.domain.errors import LedgerError
 from ledger.domain.money import MINOR_EXPONENT
 from ledger.ledger import Ledger
-from ledger.read.queries import DIMENSIONS
+from ledger.read.dims import DIMENSIONS
 from ledger.store.store import Store
 from tests.conftest import GOLDEN_CSV, HEADER, RATES
 from tests.reference import total_in

@@ -1,0 +1,161 @@
+"""Export-control screening: which entries each rule flags, counted and paged."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from kernels import dispatch
+from ledger.domain.errors import LedgerError
+from ledger.read.dims import (
+    _bad_param,
+)
+from ledger.resident import columns as C
+from ledger.resident.columns import day_of
+
+if TYPE_CHECKING:
+    pass
+
+MAX_RULES = 64
+
+RULE_KINDS = ["tpp_license", "tpp_notify", "product_license", "product_caution", "lease_identity"]
+
+
+def _reason(rule: dict, line: dict) -> str:
+    chip, dest = line["chip_model"], line["destination"]
+    kind = rule["kind"]
+    if kind == "tpp_license":
+        return f"{chip} is in the 3A090.a band; licence needed for {dest} or this buyer, none given"
+    if kind == "tpp_notify":
+        return f"{chip} is in the 3A090.b band; notification needed for {dest} or this buyer"
+    if kind == "product_license":
+        return f"{chip} needs a licence for {dest} or this buyer from {rule['effective_from']}"
+    if kind == "product_caution":
+        return f"{chip} is named in guidance of {rule['effective_from']}: use carries a risk"
+    if kind == "lease_identity":
+        return f"leased {chip}: owner and operator identity not reviewed"
+    return kind
+
+
+class Compliance:
+    """The methods of `Queries` (ledger.read.queries) for this use case."""
+
+    def _rule_arrays(self) -> dict:
+        lk = self.cols.lookups
+        rules = lk.rules
+        if len(rules) > MAX_RULES:
+            raise LedgerError(
+                "too-many-rules", "Too many export rules", f"at most {MAX_RULES}", 422
+            )
+        n_r, n_c = len(rules), len(C.COUNTRIES)
+        chips = self.cols.dicts["chip_model"]
+        arr = {
+            "rule_kind": np.array([RULE_KINDS.index(r["kind"]) for r in rules], np.int64),
+            "rule_from": np.array([day_of(r["effective_from"]) for r in rules], np.int64),
+            "rule_to": np.array(
+                [day_of(r["effective_to"]) if r["effective_to"] else -1 for r in rules], np.int64
+            ),
+            "rule_num": np.zeros((n_r, 6), np.float64),
+            "rule_dest": np.zeros((n_r, n_c), np.bool_),
+            "rule_buyer": np.zeros((n_r, n_c), np.bool_),
+            "rule_origin": np.zeros((n_r, n_c), np.bool_),
+            "rule_product": np.zeros((n_r, max(len(chips), 1)), np.bool_),
+            "rule_exempt": np.zeros((n_r, n_c), np.bool_),
+        }
+        keys = ["tpp_min", "tpp_max", "pd_min", "pd_max", "tpp_min_dense", "pd_min_dense"]
+        for k, r in enumerate(rules):
+            params = r["params"]
+            arr["rule_num"][k] = [float(params.get(key, np.inf)) for key in keys]
+            masks = [
+                ("destinations", "rule_dest"), ("buyer_hq", "rule_buyer"),
+                ("origins", "rule_origin"), ("exempt_buyer_hq", "rule_exempt"),
+            ]  # fmt: skip
+            for field, name in masks:
+                for country in params.get(field, []):
+                    arr[name][k, C.COUNTRIES.index(country)] = True
+            for product in params.get("products", []):
+                if product in chips.index:
+                    arr["rule_product"][k, chips.index[product]] = True
+        return arr
+
+    def _screen(self) -> np.ndarray:
+        lk = self.cols.lookups
+        view = self.cols.view()
+        codes = view["codes"][:, : self.cols.n]
+        out = np.zeros(self.cols.n, np.uint64)
+        started = time.perf_counter()
+        if self.cols.n and lk.rules:
+            dispatch.screen(
+                chip=codes[C.CHIP], destination=codes[C.DESTINATION], entity=codes[C.ENTITY],
+                day=codes[C.DAY], flags=view["flags"], chip_tpp=lk.chip_tpp,
+                chip_area=lk.chip_area, chip_origin=lk.chip_origin, entity_hq=lk.entity_hq,
+                entity_parent_hq=lk.entity_parent_hq, out=out, which=self.backend,
+                **self._rule_arrays(),
+            )  # fmt: skip
+        self._observe("screen", time.perf_counter() - started)
+        return out
+
+    def compliance(
+        self, fiscal_year: int | None = None, rule: str | None = None, limit: int = 100,
+        offset: int = 0,
+    ) -> dict:  # fmt: skip
+        if not 0 <= limit <= 10_000:
+            raise _bad_param("limit", "must be in [0, 10000]")
+        if offset < 0:
+            raise _bad_param("offset", "must be >= 0")
+        with self.cols.lock:
+            rules = list(self.cols.lookups.rules)
+            if rule is not None and rule not in {r["rule_id"] for r in rules}:
+                raise _bad_param("rule", f"unknown rule {rule!r}")
+            bits = self._screen()
+            if fiscal_year is not None:
+                fy = self.cols.view()["codes"][C.FY, : self.cols.n]
+                bits = np.where(fy == fiscal_year - C.FY0, bits, np.uint64(0))
+        counts, pairs = [], []
+        flagged = np.flatnonzero(bits)  # one pass over the ledger; then only flagged entries
+        flagged_bits = bits[flagged]
+        for k, r in enumerate(rules):
+            hit = flagged[(flagged_bits & (np.uint64(1) << np.uint64(k))) != 0]
+            counts.append(
+                {"rule_id": r["rule_id"], "kind": r["kind"], "severity": r["severity"],
+                 "lines": int(hit.size)}
+            )  # fmt: skip
+            if rule is None or r["rule_id"] == rule:
+                pairs.append((hit, k))
+        flat_entries = np.concatenate([h for h, _ in pairs]) if pairs else np.zeros(0, np.int64)
+        flat_rules = (
+            np.concatenate([np.full(h.size, k) for h, k in pairs])
+            if pairs
+            else np.zeros(0, np.int64)
+        )
+        order = np.lexsort((flat_rules, flat_entries))
+        total = int(order.size)
+        page = order[offset : offset + limit]
+        lines = self._flagged_lines(flat_entries[page], flat_rules[page], rules)
+        return {"counts": counts, "lines": lines, "total": total, "limit": limit, "offset": offset}
+
+    def _flagged_lines(self, entry_seqs: np.ndarray, rule_idx: np.ndarray, rules) -> list[dict]:
+        if not len(entry_seqs):
+            return []
+        seqs = ",".join(str(int(s)) for s in np.unique(entry_seqs))
+        details = {
+            r["entry_seq"]: r
+            for r in self.store.query(
+                "SELECT entry_seq, order_id, line_no, revision, entity, order_date, chip_model, "
+                "destination, acquisition, license_ref FROM line_entries "
+                f"WHERE entry_seq IN ({seqs})"
+            ).to_pylist()
+        }
+        lines = []
+        for seq, k in zip(entry_seqs, rule_idx, strict=True):
+            d, r = details[int(seq)], rules[int(k)]
+            lines.append(
+                {"order_id": d["order_id"], "line_no": d["line_no"], "revision": d["revision"],
+                 "entity": d["entity"], "order_date": d["order_date"].isoformat(),
+                 "chip_model": d["chip_model"], "destination": d["destination"],
+                 "rule_id": r["rule_id"], "kind": r["kind"], "severity": r["severity"],
+                 "reason": _reason(r, d)}
+            )  # fmt: skip
+        return lines

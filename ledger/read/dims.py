@@ -1,0 +1,190 @@
+"""Dimensions a total can be grouped or filtered by, and the term tables the roll-up reads.
+
+A dimension is a source row of the resident `codes` plus a lookup from source code to
+derived value (identity for most; supplier -> its HQ country, chip -> vendor, day ->
+month). `_terms` turns a grouping and filters into per-source term tables whose sum
+is a line's group index (-1: filtered out).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ledger.domain.errors import LedgerError, RowError
+from ledger.resident import columns as C
+
+if TYPE_CHECKING:
+    pass
+
+DIMENSIONS = [
+    "entity", "fiscal_year", "supplier", "supplier_country", "chip_model", "vendor",
+    "destination", "budget_code", "workload", "acquisition", "line_currency", "month",
+]  # fmt: skip
+
+MAX_GROUPS = 2_000_000
+
+
+def _bad_param(name: str, message: str) -> LedgerError:
+    return LedgerError(
+        "invalid-parameter", "Invalid query parameter", f"{name}: {message}", 422,
+        errors=[RowError(None, name, message)],
+    )  # fmt: skip
+
+
+@dataclass
+class _Dim:
+    name: str
+    src: int
+    lut: np.ndarray  # int32 derived value per source code (-1: none)
+    labels: list  # label per derived value
+
+
+def _padded(term: np.ndarray, arrays: dict, src: int) -> np.ndarray:
+    """A term table wide enough for every code in `arrays` (a feed not yet committed may hold
+    codes past the dictionary: they get -1, no group), so the kernel never reads past it."""
+    n = arrays["amount"].shape[0]
+    if not n or arrays["codes"].shape[1] != n:  # the resident block: codes are in range
+        return term
+    width = int(arrays["codes"][src].max()) + 1
+    if width <= len(term):
+        return term
+    return np.concatenate([term, np.full(width - len(term), -1, np.int64)])
+
+
+_FILTER_DOMAINS = {
+    "destination": set(C.COUNTRIES),
+    "supplier_country": set(C.COUNTRIES),
+    "line_currency": set(C.CURRENCIES),
+    "workload": {"training", "inference"},
+    "acquisition": {"purchase", "lease"},
+}
+
+
+def _check_filter(name: str, values: list) -> None:
+    """Filter values of a closed domain must be in it; free-text values may match nothing."""
+    for value in values:
+        text = str(value)
+        if name == "fiscal_year":
+            if not (text.isdigit() and 2000 <= int(text) <= 2100):
+                raise _bad_param(name, f"{text!r} is not a fiscal year (2000-2100)")
+        elif name == "month":
+            if not (len(text) == 7 and text[4] == "-" and text[:4].isdigit()
+                    and text[5:].isdigit() and 1 <= int(text[5:]) <= 12):  # fmt: skip
+                raise _bad_param(name, f"{text!r} is not a month (YYYY-MM)")
+        elif name in _FILTER_DOMAINS and text not in _FILTER_DOMAINS[name]:
+            raise _bad_param(name, f"{text!r} is not a valid {name.replace('_', ' ')}")
+
+
+class Dimensions:
+    """The methods of `Queries` (ledger.read.queries) for this use case."""
+
+    def _dim(self, name: str) -> _Dim:
+        cols, lk = self.cols, self.cols.lookups
+        d = cols.dicts
+
+        def identity(src: int, labels: list) -> _Dim:
+            return _Dim(name, src, np.arange(len(labels), dtype=np.int32), labels)
+
+        if name == "entity":
+            return identity(C.ENTITY, list(d["entity"].values))
+        if name == "supplier":
+            return identity(C.SUPPLIER, list(d["supplier"].values))
+        if name == "chip_model":
+            return identity(C.CHIP, list(d["chip_model"].values))
+        if name == "destination":
+            return identity(C.DESTINATION, list(C.COUNTRIES))
+        if name == "budget_code":
+            return identity(C.BUDGET, list(d["budget_code"].values))
+        if name == "workload":
+            return identity(C.WORKLOAD, list(d["workload"].values))
+        if name == "acquisition":
+            return identity(C.ACQUISITION, list(d["acquisition"].values))
+        if name == "line_currency":
+            return identity(C.CURRENCY, list(C.CURRENCIES))
+        if name == "fiscal_year":
+            return identity(C.FY, [C.FY0 + k for k in range(101)])
+        if name == "supplier_country":
+            return _Dim(name, C.SUPPLIER, lk.supplier_hq.astype(np.int32), list(C.COUNTRIES))
+        if name == "vendor":
+            return _Dim(name, C.CHIP, lk.chip_vendor.astype(np.int32), list(lk.vendors))
+        if name == "month":
+            n_days = cols.max_day + 1
+            dates = np.datetime64("2000-01-01") + np.arange(n_days).astype("timedelta64[D]")
+            months = dates.astype("datetime64[M]").astype(np.int64)  # months since 1970-01
+            base = int(np.datetime64("2000-01", "M").astype(np.int64))
+            lut = (months - base).astype(np.int32)
+            labels = [f"{2000 + k // 12}-{k % 12 + 1:02d}" for k in range(int(lut.max()) + 1)]
+            return _Dim(name, C.DAY, lut, labels)
+        raise _bad_param("by", f"unknown dimension {name!r}; one of {', '.join(DIMENSIONS)}")
+
+    def _source_width(self, src: int) -> int:
+        cols = self.cols
+        if src == C.DAY:
+            return cols.max_day + 1
+        if src == C.FY:
+            return 101
+        name = C.SOURCES[src]
+        return max(len(cols.dicts[name]), 1)
+
+    def _terms(self, by: list[str], filters: dict[str, list]) -> tuple:
+        """Term tables (group index contributions, -1 to filter out) and group labels."""
+        seen = {}
+        terms: list[tuple[int, np.ndarray]] = []
+        group_labels: list[list] = []
+        stride = 1
+        strides = []
+        dims = [self._dim(name) for name in by]
+        for dim in reversed(dims):
+            width = self._source_width(dim.src)
+            lut = np.full(width, -1, np.int64)
+            lut[: min(width, len(dim.lut))] = dim.lut[:width]
+            # compact to the derived values that occur, so group counts stay small
+            seen[dim.src] = self.cols.seen[dim.src, :width]
+            used = np.unique(lut[seen[dim.src] & (lut >= 0)])
+            compact = np.full(max(len(dim.labels), int(lut.max(initial=0)) + 1), -1, np.int64)
+            compact[used] = np.arange(len(used))
+            allowed = self._allowed(dim, filters.get(dim.name))
+            tab = np.where(
+                (lut >= 0) & allowed[np.maximum(lut, 0)], compact[np.maximum(lut, 0)], -1
+            )
+            tab = np.where(tab >= 0, tab * stride, -1)
+            terms.append((dim.src, tab))
+            group_labels.insert(0, [dim.labels[u] for u in used])
+            strides.insert(0, stride)
+            stride *= max(len(used), 1)
+            if stride > MAX_GROUPS:
+                raise _bad_param("by", f"more than {MAX_GROUPS} groups; group by fewer dimensions")
+        for name, values in filters.items():
+            if name in by:
+                continue
+            dim = self._dim(name)
+            width = self._source_width(dim.src)
+            lut = np.full(width, -1, np.int64)
+            lut[: min(width, len(dim.lut))] = dim.lut[:width]
+            allowed = self._allowed(dim, values)
+            tab = np.where((lut >= 0) & allowed[np.maximum(lut, 0)], 0, -1)
+            terms.append((dim.src, tab))
+        return terms, group_labels, strides, max(stride, 1)
+
+    @staticmethod
+    def _allowed(dim: _Dim, values: list | None) -> np.ndarray:
+        size = max(len(dim.labels), 1)
+        if not values:
+            return np.ones(size, bool)
+        wanted = {str(v) for v in values}
+        return np.array(
+            [str(label) in wanted for label in dim.labels] + [False] * (size - len(dim.labels))
+        )
+
+    @staticmethod
+    def _term_arrays(terms) -> tuple[np.ndarray, np.ndarray]:
+        if not terms:
+            return np.zeros(0, np.int64), np.zeros((0, 1), np.int32)
+        width = max(len(t) for _, t in terms)
+        tab = np.full((len(terms), width), -1, np.int32)
+        for k, (_, t) in enumerate(terms):
+            tab[k, : len(t)] = t
+        return np.array([s for s, _ in terms], np.int64), tab

@@ -1,0 +1,73 @@
+"""GET /v1/totals: lines, units and amount by any dimensions, in a reporting currency."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ledger.domain.money import format_minor
+from ledger.read.dims import (
+    DIMENSIONS,
+    _bad_param,
+    _check_filter,
+)
+
+if TYPE_CHECKING:
+    pass
+
+
+class Totals:
+    """The methods of `Queries` (ledger.read.queries) for this use case."""
+
+    def totals(
+        self, by: list[str] | None = None, currency: str = "USD", fx: str = "order-date",
+        filters: dict[str, list] | None = None,
+    ) -> dict:  # fmt: skip
+        by = [b for b in (by or []) if b]
+        filters = {k: v for k, v in (filters or {}).items() if v}
+        for name in [*by, *filters]:
+            if name not in DIMENSIONS:
+                raise _bad_param(name, f"unknown dimension; one of {', '.join(DIMENSIONS)}")
+        if len(set(by)) != len(by):
+            raise _bad_param("by", "a dimension is repeated")
+        for name, values in filters.items():
+            _check_filter(name, values)
+        currency = self._check_currency(currency)
+        filter_key = tuple(sorted((k, tuple(str(v) for v in vs)) for k, vs in filters.items()))
+        return self._shared(
+            ("totals", tuple(by), currency, fx, filter_key),
+            lambda: self._totals(by, currency, fx, filters, filter_key),
+        )
+
+    def _totals(
+        self, by: list[str], currency: str, fx: str, filters: dict[str, list], filter_key: tuple
+    ) -> dict:
+        with self.cols.lock:
+            arrays = self.cols.view()
+            terms, labels, strides, n_groups = self._prepared(
+                ("terms", tuple(by), filter_key), lambda: self._terms(by, filters)
+            )
+            conv = self._prepared(
+                ("conversion", currency, fx), lambda: self._conversion([currency], fx)
+            )
+            out = self._rollup(arrays, terms, n_groups, conv, np.zeros(n_groups, np.int64))
+        rows = []
+        nonzero = np.flatnonzero((out[:, 0] != 0) | (out[:, 1] != 0) | (out[:, 2] != 0))
+        for g in nonzero:
+            row = {}
+            for k, name in enumerate(by):
+                row[name] = labels[k][(g // strides[k]) % len(labels[k])]
+            row.update(self._money_row(out[g], currency))
+            rows.append(row)
+        total = self._money_row(out.sum(axis=0), currency)
+        return {"currency": currency, "fx": fx, "by": by, "rows": rows, "total": total}
+
+    @staticmethod
+    def _money_row(acc, currency: str) -> dict:
+        return {
+            "lines": int(acc[0]),
+            "quantity": int(acc[1]),
+            "amount": format_minor(int(acc[2]), currency),
+            "amount_minor": int(acc[2]),
+        }
