@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 EXTRAS ?= dev
 
-.PHONY: test serve lint bench clean
+.PHONY: test test-fast serve lint bench clean docs
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -17,6 +17,14 @@ test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest
+
+# the edit loop: everything but the tests that start servers, fuzz or build demo ledgers
+test-fast: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -m "not slow"
+
+docs: $(STAMP)
+	$(BIN)/chip-ledger docs
 
 serve: $(STAMP)
 	$(BIN)/chip-ledger serve --demo

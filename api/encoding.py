@@ -34,28 +34,35 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.ipc as ipc
 
-from ledger.write import table_bytes
-
 MAX_SAFE_INT = 2**53 - 1
 
 
+def _int(value: int) -> int | str:
+    return value if -MAX_SAFE_INT <= value <= MAX_SAFE_INT else str(value)
+
+
+# scalar type -> its JSON form (checked in order: bool before int)
+_SCALARS: tuple[tuple[type | tuple, Any], ...] = (
+    (int, _int),
+    (float, lambda v: v if math.isfinite(v) else None),
+    (Decimal, lambda v: format(v, "f") if v.is_finite() else None),
+    ((dt.datetime, dt.date, dt.time), lambda v: v.isoformat()),
+    ((dt.timedelta, uuid.UUID), str),
+    ((bytes, bytearray, memoryview), lambda v: base64.b64encode(bytes(v)).decode("ascii")),
+)
+
+
 def json_safe(value: Any) -> Any:
+    """A value DuckDB or Arrow returned, as JSON can carry it exactly (big ints as text)."""
     if value is None or isinstance(value, bool | str):
         return value
-    if isinstance(value, int):
-        return value if -MAX_SAFE_INT <= value <= MAX_SAFE_INT else str(value)
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, Decimal):
-        return format(value, "f") if value.is_finite() else None
-    if isinstance(value, dt.datetime | dt.date | dt.time):
-        return value.isoformat()
-    if isinstance(value, dt.timedelta):
-        return str(value)
-    if isinstance(value, bytes | bytearray | memoryview):
-        return base64.b64encode(bytes(value)).decode("ascii")
-    if isinstance(value, uuid.UUID):
-        return str(value)
+    for kind, encode in _SCALARS:
+        if isinstance(value, kind):
+            return encode(value)
+    return _json_container(value)
+
+
+def _json_container(value: Any) -> Any:
     if isinstance(value, dict):
         return {str(k): json_safe(v) for k, v in value.items()}
     if hasattr(value, "_asdict"):  # a named tuple
@@ -79,43 +86,12 @@ def _column_values(column: pa.ChunkedArray | pa.Array) -> list:
             return [None if not v.is_valid else str(v) for v in column]
 
 
-def table_json(table: pa.Table, truncated: bool) -> dict:
-    columns = [_column_values(col) for col in table.columns]
-    rows = [[json_safe(v) for v in row] for row in zip(*columns, strict=True)]
-    return {
-        "columns": table.column_names,
-        "types": [str(f.type) for f in table.schema],
-        "rows": rows,
-        "truncated": truncated,
-    }
-
-
-def table_csv(table: pa.Table) -> bytes:
-    sink = io.BytesIO()
-    try:
-        pacsv.write_csv(table, sink)
-        return sink.getvalue()
-    except (pa.ArrowNotImplementedError, pa.ArrowInvalid, pa.ArrowTypeError):
-        pass  # nested or exotic types: the Python writer, values as in JSON
-    text = io.StringIO()
-    writer = csv.writer(text, lineterminator="\n")
-    writer.writerow(table.column_names)
-    columns = [_column_values(col) for col in table.columns]
-    for row in zip(*columns, strict=True):
-        writer.writerow([_csv_cell(json_safe(v)) for v in row])
-    return text.getvalue().encode()
-
-
 def _csv_cell(value: Any) -> Any:
     if value is None:
         return ""
     if isinstance(value, dict | list):
         return json.dumps(value, ensure_ascii=False)  # nested values as JSON text
     return value
-
-
-def table_arrow(table: pa.Table) -> bytes:
-    return table_bytes(table)  # the ledger's one Arrow IPC stream writer
 
 
 # -- streaming sinks for POST /v1/sql (ledger.store.sandbox.AnswerSink) ------------

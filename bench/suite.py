@@ -152,7 +152,7 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def run(args: argparse.Namespace, fallback_db: str | None = None) -> dict:
+def run(args: argparse.Namespace, fallback_db: str | None = None) -> dict:  # noqa: C901, PLR0915
     """The whole suite; returns (and writes) the results."""
     from bench import gpu, ingest, latency, report, rollup, usecases
     from bench.memory import (
@@ -244,8 +244,8 @@ def run(args: argparse.Namespace, fallback_db: str | None = None) -> dict:
             results["gpu"] = {"available": True, **gpu.measure(q, runs, sizes)}
 
         # -- 2. the service -----------------------------------------------
-        if not Path(str(serve_db) + ".columns").exists() and q.cache_dir is not None:
-            shutil.copytree(q.cache_dir, str(serve_db) + ".columns")  # its warm start
+        if not Path(str(serve_db) + ".columns").exists() and ledger.cache_dir is not None:
+            shutil.copytree(ledger.cache_dir, str(serve_db) + ".columns")  # its warm start
         _say("memory: resident growth when a fresh process loads the columns")
         footprint = columns_footprint(serve_db)
         starts, phases = [], []

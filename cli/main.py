@@ -129,6 +129,14 @@ def cmd_bench(args) -> int:
     return 0
 
 
+def cmd_docs(args) -> int:
+    from cli import docs
+
+    for path in docs.write(args.dir):
+        err.print(f"written {path}")
+    return 0
+
+
 def _db_option(parser: argparse.ArgumentParser, top: bool = False) -> None:
     """--db before or after the subcommand (SUPPRESS: a subcommand's absent --db keeps the
     top-level value)."""
@@ -179,6 +187,10 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     suite.add_arguments(bn)
     reports.add_commands(command)
+    dc = command(
+        "docs", cmd_docs, "write the contract pages (line fields, tables, routes)", db=False
+    )
+    dc.add_argument("--dir", default="docs")
     return p
 
 

@@ -50,6 +50,22 @@ def load_reference(ledger: Ledger) -> None:
     ledger.load_reference("fx-rates", json.dumps(RATES).encode(), "json")
 
 
+# Modules that start servers or processes, fuzz, or build demo ledgers: `make test-fast`
+# (pytest -m "not slow") leaves them out; `make test` (what CI runs) runs everything.
+SLOW_MODULES = {
+    "test_api", "test_api_auth", "test_api_demo", "test_api_schema", "test_api_support",
+    "test_bench", "test_cli_demo", "test_crash_loop", "test_disk_full", "test_durability",
+    "test_fuzz_feeds", "test_one_ledger", "test_sql_sandbox", "test_stateful_ledger",
+    "test_dashboard",
+}  # fmt: skip
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if item.module.__name__.rsplit(".", 1)[-1] in SLOW_MODULES:
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def warm_kernel_cache():
     """Compile every kernel once, before any test starts servers or CLI processes.

@@ -93,12 +93,3 @@ def half_even_div(numerator: int, denominator: int) -> int:
     if twice > denominator or (twice == denominator and q % 2 == 1):
         q += 1
     return q
-
-
-def convert_exact(
-    amount_minor: int, from_currency: str, to_currency: str, from_rate_e12: int, to_rate_e12: int
-) -> int:
-    """Slow, obviously correct conversion: A x r_from / r_to, half-even to the minor unit."""
-    numerator = amount_minor * from_rate_e12 * 10 ** exponent(to_currency)
-    denominator = to_rate_e12 * 10 ** exponent(from_currency)
-    return half_even_div(numerator, denominator)

@@ -32,10 +32,33 @@ FEED_FIELDS: dict[str, bool] = {
     "license_ref": False,
 }
 
+# What each feed field means (the contract users read: docs/line-fields.md is generated from it).
+FIELD_DOCS: dict[str, str] = {
+    "order_id": "purchase-order number: 1-64 printable characters",
+    "line_no": "line within the order: integer >= 1",
+    "revision": "integer >= 0 (default 0); a higher revision replaces the line",
+    "status": "`open` (default) or `cancelled`; a cancellation may name only the line's key",
+    "entity": "buying entity; must exist in `entities`",
+    "order_date": "ISO date (YYYY-MM-DD), 2000-01-01 to 2099-12-31; a midnight timestamp is "
+    "taken as its date, any other time or zone is refused",
+    "supplier": "must exist in `suppliers`",
+    "chip_model": "must exist in `chips`",
+    "quantity": "units: integer > 0",
+    "unit_price": "decimal in `currency`, no more decimals than its minor unit",
+    "currency": "ISO 4217 code; needs a rate on or before `order_date`",
+    "destination": "ISO 3166-1 alpha-2: where the chips are installed",
+    "budget_code": "the budget the line commits against",
+    "workload": "`training` or `inference`",
+    "acquisition": "`purchase` (default) or `lease`",
+    "owner": "owner of leased chips",
+    "operator": "operator of leased chips",
+    "identity_reviewed": "true when the owner/operator identity review is done (default false)",
+    "license_ref": "export licence or notification reference",
+}
+
 STATUSES = ("open", "cancelled")
 WORKLOADS = ("training", "inference")
 ACQUISITIONS = ("purchase", "lease")
-ENTRY_KINDS = ("line", "reversal")
 
 # A validated, normalised line. Money is int64 minor units of `currency`.
 LINE_SCHEMA = pa.schema(

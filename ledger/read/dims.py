@@ -8,6 +8,7 @@ is a line's group index (-1: filtered out).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -15,6 +16,7 @@ import numpy as np
 
 from ledger.domain.errors import LedgerError, RowError
 from ledger.resident import columns as C
+from ledger.resident.columns import ResidentColumns
 
 if TYPE_CHECKING:
     pass
@@ -78,47 +80,63 @@ def _check_filter(name: str, values: list) -> None:
             raise _bad_param(name, f"{text!r} is not a valid {name.replace('_', ' ')}")
 
 
+def _identity(values: Callable[[ResidentColumns], list]) -> Callable:
+    def derive(cols: ResidentColumns) -> tuple[np.ndarray, list]:
+        labels = list(values(cols))
+        return np.arange(len(labels), dtype=np.int32), labels
+
+    return derive
+
+
+def _months(cols: ResidentColumns) -> tuple[np.ndarray, list]:
+    """Day (since 2000-01-01) -> month index since 2000-01, labelled YYYY-MM."""
+    n_days = cols.max_day + 1
+    dates = np.datetime64("2000-01-01") + np.arange(n_days).astype("timedelta64[D]")
+    months = dates.astype("datetime64[M]").astype(np.int64)  # months since 1970-01
+    base = int(np.datetime64("2000-01", "M").astype(np.int64))
+    lut = (months - base).astype(np.int32)
+    return lut, [f"{2000 + k // 12}-{k % 12 + 1:02d}" for k in range(int(lut.max()) + 1)]
+
+
+def _dict_values(name: str) -> Callable[[ResidentColumns], list]:
+    return lambda cols: cols.dicts[name].values
+
+
+# The dimension catalogue: name -> (source row of `codes`, derive(cols) -> (lut, labels)).
+# lut maps a source code to a derived value (-1: none); labels name the derived values.
+CATALOGUE: dict[str, tuple[int, Callable[[ResidentColumns], tuple[np.ndarray, list]]]] = {
+    "entity": (C.ENTITY, _identity(_dict_values("entity"))),
+    "fiscal_year": (C.FY, _identity(lambda cols: [C.FY0 + k for k in range(101)])),
+    "supplier": (C.SUPPLIER, _identity(_dict_values("supplier"))),
+    "supplier_country": (
+        C.SUPPLIER,
+        lambda cols: (cols.lookups.supplier_hq.astype(np.int32), list(C.COUNTRIES)),
+    ),
+    "chip_model": (C.CHIP, _identity(_dict_values("chip_model"))),
+    "vendor": (
+        C.CHIP, lambda cols: (cols.lookups.chip_vendor.astype(np.int32), list(cols.lookups.vendors))
+    ),
+    "destination": (C.DESTINATION, _identity(lambda cols: C.COUNTRIES)),
+    "budget_code": (C.BUDGET, _identity(_dict_values("budget_code"))),
+    "workload": (C.WORKLOAD, _identity(_dict_values("workload"))),
+    "acquisition": (C.ACQUISITION, _identity(_dict_values("acquisition"))),
+    "line_currency": (C.CURRENCY, _identity(lambda cols: C.CURRENCIES)),
+    "month": (C.DAY, _months),
+}  # fmt: skip
+assert list(CATALOGUE) == DIMENSIONS
+
+
 class Dimensions:
     """The methods of `Queries` (ledger.read.queries) for this use case."""
 
     def _dim(self, name: str) -> _Dim:
-        cols, lk = self.cols, self.cols.lookups
-        d = cols.dicts
-
-        def identity(src: int, labels: list) -> _Dim:
-            return _Dim(name, src, np.arange(len(labels), dtype=np.int32), labels)
-
-        if name == "entity":
-            return identity(C.ENTITY, list(d["entity"].values))
-        if name == "supplier":
-            return identity(C.SUPPLIER, list(d["supplier"].values))
-        if name == "chip_model":
-            return identity(C.CHIP, list(d["chip_model"].values))
-        if name == "destination":
-            return identity(C.DESTINATION, list(C.COUNTRIES))
-        if name == "budget_code":
-            return identity(C.BUDGET, list(d["budget_code"].values))
-        if name == "workload":
-            return identity(C.WORKLOAD, list(d["workload"].values))
-        if name == "acquisition":
-            return identity(C.ACQUISITION, list(d["acquisition"].values))
-        if name == "line_currency":
-            return identity(C.CURRENCY, list(C.CURRENCIES))
-        if name == "fiscal_year":
-            return identity(C.FY, [C.FY0 + k for k in range(101)])
-        if name == "supplier_country":
-            return _Dim(name, C.SUPPLIER, lk.supplier_hq.astype(np.int32), list(C.COUNTRIES))
-        if name == "vendor":
-            return _Dim(name, C.CHIP, lk.chip_vendor.astype(np.int32), list(lk.vendors))
-        if name == "month":
-            n_days = cols.max_day + 1
-            dates = np.datetime64("2000-01-01") + np.arange(n_days).astype("timedelta64[D]")
-            months = dates.astype("datetime64[M]").astype(np.int64)  # months since 1970-01
-            base = int(np.datetime64("2000-01", "M").astype(np.int64))
-            lut = (months - base).astype(np.int32)
-            labels = [f"{2000 + k // 12}-{k % 12 + 1:02d}" for k in range(int(lut.max()) + 1)]
-            return _Dim(name, C.DAY, lut, labels)
-        raise _bad_param("by", f"unknown dimension {name!r}; one of {', '.join(DIMENSIONS)}")
+        """The dimension `name` over the current dictionaries and lookups (CATALOGUE)."""
+        entry = CATALOGUE.get(name)
+        if entry is None:
+            raise _bad_param("by", f"unknown dimension {name!r}; one of {', '.join(DIMENSIONS)}")
+        src, derive = entry
+        lut, labels = derive(self.cols)
+        return _Dim(name, src, lut, labels)
 
     def _source_width(self, src: int) -> int:
         cols = self.cols

@@ -4,48 +4,13 @@ from __future__ import annotations
 
 from ledger.domain.money import MINOR_EXPONENT
 from ledger.domain.schema import ENTRY_SCHEMA
+from ledger.reference import registry
 
 SCHEMA_VERSION = 1
 
-# Reference tables: name -> (DDL columns, key columns). Public names for ad-hoc SQL.
+# Reference tables: name -> (DDL columns, key columns), from the one registry.
 REFERENCE_TABLES: dict[str, tuple[str, list[str]]] = {
-    "entities": (
-        "entity VARCHAR NOT NULL, hq_country VARCHAR NOT NULL, parent_hq_country VARCHAR, "
-        "fy_start_month INTEGER NOT NULL",
-        ["entity"],
-    ),
-    "suppliers": (
-        "supplier VARCHAR NOT NULL, hq_country VARCHAR NOT NULL, source VARCHAR",
-        ["supplier"],
-    ),
-    "chips": (
-        "chip_model VARCHAR NOT NULL, vendor VARCHAR NOT NULL, origin_country VARCHAR NOT NULL, "
-        "tpp BIGINT NOT NULL, die_area_mm2 DOUBLE, source VARCHAR",
-        ["chip_model"],
-    ),
-    "fx_rates": (
-        "rate_date DATE NOT NULL, currency VARCHAR NOT NULL, usd_per_unit DECIMAL(18,12) NOT NULL, "
-        "synthetic BOOLEAN NOT NULL DEFAULT false",
-        ["rate_date", "currency"],
-    ),
-    "budgets": (
-        "entity VARCHAR NOT NULL, budget_code VARCHAR NOT NULL, fiscal_year INTEGER NOT NULL, "
-        "currency VARCHAR NOT NULL, amount_minor BIGINT NOT NULL, action VARCHAR NOT NULL, "
-        "warn_share DECIMAL(7,6) NOT NULL DEFAULT 0.9",
-        ["entity", "budget_code", "fiscal_year"],
-    ),
-    "sourcing_policies": (
-        "policy VARCHAR NOT NULL, jurisdiction VARCHAR NOT NULL, destinations VARCHAR NOT NULL, "
-        "metric VARCHAR NOT NULL, min_share DECIMAL(7,6) NOT NULL, entity VARCHAR, "
-        "fiscal_year INTEGER, currency VARCHAR NOT NULL DEFAULT 'USD'",
-        ["policy"],
-    ),
-    "export_rules": (
-        "rule_id VARCHAR NOT NULL, kind VARCHAR NOT NULL, effective_from DATE NOT NULL, "
-        "effective_to DATE, params VARCHAR NOT NULL, severity VARCHAR NOT NULL, "
-        "source VARCHAR NOT NULL",
-        ["rule_id"],
-    ),
+    t.name: (t.ddl_columns(), list(t.keys)) for t in registry.TABLES
 }
 
 _ENTRY_DDL = ", ".join(

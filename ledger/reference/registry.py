@@ -1,0 +1,141 @@
+"""The reference tables, each specified once: name, columns (store type, Arrow type, checker,
+meaning), keys. The store's DDL, row validation, the API's table names, the CLI and the
+generated docs (docs/reference-tables.md) all read this registry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+import pyarrow as pa
+
+import ledger.reference.checks as ck
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str  # the stored column (and the field a row sends, unless `sent_as`)
+    sql: str  # DuckDB type and constraints
+    check: Callable  # sent value -> stored value, or ValueError(message)
+    doc: str
+    arrow: pa.DataType = field(default_factory=pa.string)
+    sent_as: str | None = None  # the field name rows send, when it differs (amount)
+
+    @property
+    def field_name(self) -> str:
+        return self.sent_as or self.name
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str  # the store table (a public name for ad-hoc SQL)
+    api_name: str  # /v1/reference/{api_name}, `chip-ledger reference load {api_name}`
+    keys: tuple[str, ...]  # rows with the same key replace earlier ones
+    columns: tuple[Column, ...]
+    doc: str
+
+    def ddl_columns(self) -> str:
+        return ", ".join(f"{c.name} {c.sql}" for c in self.columns)
+
+    @property
+    def fields(self) -> list[str]:
+        return [c.field_name for c in self.columns]
+
+
+def _optional(check: Callable, default=None) -> Callable:
+    return lambda v: default if v is None or v == "" else check(v)
+
+
+def _source(required: bool) -> Callable:
+    check = lambda v: ck._text(v, 2000)  # noqa: E731
+    return check if required else _optional(check)
+
+
+_SOURCE_DOC = "where the row's facts come from (a publication, a datasheet, a rule text)"
+_SHARE = pa.decimal128(7, 6)
+
+TABLES: tuple[Table, ...] = (
+    Table("entities", "entities", ("entity",), (
+        Column("entity", "VARCHAR NOT NULL", ck._text, "buying entity (a line's `entity`)"),
+        Column("hq_country", "VARCHAR NOT NULL", ck._country, "ISO 3166-1 alpha-2 of its HQ"),
+        Column("parent_hq_country", "VARCHAR", ck._opt_country,
+               "HQ country of its ultimate parent, when it differs"),
+        Column("fy_start_month", "INTEGER NOT NULL", _optional(ck._int(1, 12), 1),
+               "first month of its fiscal year (1 = calendar year); the fiscal year is the "
+               "year in which it ends", pa.int32()),
+    ), "The buying entities."),
+    Table("suppliers", "suppliers", ("supplier",), (
+        Column("supplier", "VARCHAR NOT NULL", ck._text, "supplier name (a line's `supplier`)"),
+        Column("hq_country", "VARCHAR NOT NULL", ck._country, "ISO 3166-1 alpha-2 of its HQ"),
+        Column("source", "VARCHAR", _source(False), _SOURCE_DOC),
+    ), "The suppliers; a supplier is domestic for a policy when its HQ is the jurisdiction."),
+    Table("chips", "chips", ("chip_model",), (
+        Column("chip_model", "VARCHAR NOT NULL", ck._text, "chip model (a line's `chip_model`)"),
+        Column("vendor", "VARCHAR NOT NULL", ck._text, "designer of the chip"),
+        Column("origin_country", "VARCHAR NOT NULL", ck._country,
+               "the jurisdiction whose export rules bind the chip (US for Nvidia, AMD)"),
+        Column("tpp", "BIGINT NOT NULL", ck._int(0, 10**9),
+               "total processing performance: 2 x MacTOPS x bit length, dense", pa.int64()),
+        Column("die_area_mm2", "DOUBLE", ck._positive_number, "die area, mm2 (for density)",
+               pa.float64()),
+        Column("source", "VARCHAR", _source(False), _SOURCE_DOC),
+    ), "The chips catalogue (the shipped pack has current parts with sources)."),
+    Table("fx_rates", "fx-rates", ("rate_date", "currency"), (
+        Column("rate_date", "DATE NOT NULL", ck._date, "the day the rate is published for",
+               pa.date32()),
+        Column("currency", "VARCHAR NOT NULL", ck._currency, "ISO 4217 code"),
+        Column("usd_per_unit", "DECIMAL(18,12) NOT NULL", ck._rate,
+               "USD per one unit of the currency, exact decimal", pa.decimal128(18, 12)),
+        Column("synthetic", "BOOLEAN NOT NULL DEFAULT false", ck._bool,
+               "true for made-up rates (the demo's)", pa.bool_()),
+    ), "Exchange rates; a line converts at the latest rate on or before its order date."),
+    Table("budgets", "budgets", ("entity", "budget_code", "fiscal_year"), (
+        Column("entity", "VARCHAR NOT NULL", ck._text, "a known entity"),
+        Column("budget_code", "VARCHAR NOT NULL", ck._text, "a line's `budget_code`"),
+        Column("fiscal_year", "INTEGER NOT NULL", ck._int(2000, 2100), "fiscal year",
+               pa.int32()),
+        Column("currency", "VARCHAR NOT NULL", ck._currency, "the budget's currency"),
+        Column("amount_minor", "BIGINT NOT NULL", ck._amount,
+               "the amount (a decimal in `currency`; stored in minor units)", pa.int64(),
+               sent_as="amount"),
+        Column("action", "VARCHAR NOT NULL", ck._one_of("stop", "warn", "ignore"),
+               "on overrun: stop refuses the feed, warn accepts it with a warning"),
+        Column("warn_share", "DECIMAL(7,6) NOT NULL DEFAULT 0.9",
+               _optional(ck._decimal(Decimal(0), Decimal(1), "warn_share"), Decimal("0.9")),
+               "utilisation from which the state is `warn` (default 0.9)", _SHARE),
+    ), "Budgets per entity, budget code and fiscal year."),
+    Table("sourcing_policies", "sourcing-policies", ("policy",), (
+        Column("policy", "VARCHAR NOT NULL", ck._text, "policy name"),
+        Column("jurisdiction", "VARCHAR NOT NULL", ck._country, "whose domestic share"),
+        Column("destinations", "VARCHAR NOT NULL", ck._destinations,
+               "countries where the chips are installed (list, or all)"),
+        Column("metric", "VARCHAR NOT NULL", ck._one_of("spend", "units", "tpp"),
+               "what the share is of"),
+        Column("min_share", "DECIMAL(7,6) NOT NULL",
+               ck._decimal(Decimal(0), Decimal(1), "min_share"), "minimum domestic share",
+               _SHARE),
+        Column("entity", "VARCHAR", ck._opt_text, "only this entity (optional)"),
+        Column("fiscal_year", "INTEGER", ck._opt_int(2000, 2100), "only this year (optional)",
+               pa.int32()),
+        Column("currency", "VARCHAR NOT NULL DEFAULT 'USD'", _optional(ck._currency, "USD"),
+               "currency of spend amounts"),
+    ), "Domestic-sourcing policies."),
+    Table("export_rules", "export-rules", ("rule_id",), (
+        Column("rule_id", "VARCHAR NOT NULL", ck._text, "rule id"),
+        Column("kind", "VARCHAR NOT NULL", ck._one_of(*ck.RULE_KINDS), "rule kind"),
+        Column("effective_from", "DATE NOT NULL", ck._date, "first day in force", pa.date32()),
+        Column("effective_to", "DATE", ck._opt_date, "last day in force (optional)",
+               pa.date32()),
+        Column("params", "VARCHAR NOT NULL", ck._params,
+               "JSON object, checked against the schema of its kind"),
+        Column("severity", "VARCHAR NOT NULL",
+               _optional(ck._one_of("violation", "warning"), "violation"),
+               "violation or warning"),
+        Column("source", "VARCHAR NOT NULL", _source(True), _SOURCE_DOC),
+    ), "Export-control rules as data, effective-dated, each with its source."),
+)  # fmt: skip
+
+BY_NAME: dict[str, Table] = {t.name: t for t in TABLES}
+BY_API_NAME: dict[str, Table] = {t.api_name: t for t in TABLES}
