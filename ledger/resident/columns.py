@@ -14,7 +14,6 @@ of truth: `ResidentColumns.load(store)` can always rebuild all of this.
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import json
 import shutil
 import threading
@@ -26,27 +25,44 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from kernels.layout import (  # noqa: F401  (the array contract, re-exported for readers)
+    ACQUISITION,
+    ACTIVE,
+    BUDGET,
+    CHIP,
+    CURRENCY,
+    DAY,
+    DESTINATION,
+    ENTITY,
+    FY,
+    LEASE,
+    LICENSED,
+    N_COUNTRIES,
+    N_SOURCES,
+    REVIEWED,
+    SOURCES,
+    SUPPLIER,
+    WORKLOAD,
+)  # fmt: skip
 from ledger.domain.errors import LedgerError, RowError
 from ledger.domain.money import MINOR_EXPONENT
-from ledger.domain.schema import ACQUISITIONS, STATUSES, WORKLOADS
+from ledger.domain.schema import (
+    ACQUISITIONS,
+    EPOCH_DAYS,
+    FIRST_DATE,
+    FIRST_FISCAL_YEAR,
+    STATUSES,
+    WORKLOADS,
+)
 from ledger.domain.validate import COUNTRY_CODES
 
 CACHE_VERSION = 1
-EPOCH = dt.date(2000, 1, 1)
-EPOCH_DAYS = (EPOCH - dt.date(1970, 1, 1)).days
-FY0 = 2000
-
-# Rows of `codes`: the source columns a kernel can group or filter by.
-ENTITY, SUPPLIER, CHIP, DESTINATION, BUDGET, WORKLOAD, ACQUISITION, CURRENCY, DAY, FY = range(10)
-SOURCES = [
-    "entity", "supplier", "chip_model", "destination", "budget_code", "workload",
-    "acquisition", "currency", "day", "fiscal_year",
-]  # fmt: skip
-N_SOURCES = len(SOURCES)
-# flags bits
-LEASE, REVIEWED, LICENSED, ACTIVE = 1, 2, 4, 8
+EPOCH = FIRST_DATE
+FY0 = FIRST_FISCAL_YEAR
 
 COUNTRIES = sorted(COUNTRY_CODES)
+# the kernels cannot import pycountry: their country masks are N_COUNTRIES wide
+assert len(COUNTRIES) == N_COUNTRIES, (len(COUNTRIES), N_COUNTRIES)
 CURRENCIES = sorted(MINOR_EXPONENT)
 
 
@@ -144,14 +160,6 @@ def _copy_in_parallel(dst: np.ndarray, src: np.ndarray, parts: int = 4) -> None:
             for lo, hi in zip(bounds, bounds[1:], strict=False)
         ]:
             done.result()
-
-
-def day_of(date: dt.date) -> int:
-    return (date - EPOCH).days
-
-
-def date_of(day: int) -> dt.date:
-    return EPOCH + dt.timedelta(days=int(day))
 
 
 class ResidentColumns:
