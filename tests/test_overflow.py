@@ -174,20 +174,49 @@ def test_err_of_the_old_shape_is_refused(run_rollup):
         run_rollup(**_lines([1]), out=np.zeros((1, L.N_OUT), np.int64), err=np.zeros(2, np.int64))
 
 
-def test_totals_beyond_int64_are_a_422_naming_the_currency(ledger):
-    """10,000 valid lines of 10^15 cents each: the USD total is 10^19 cents, beyond int64."""
+def _big_lines(n: int) -> bytes:
     from tests.conftest import HEADER
 
     rows = [
         f"PO-BIG,{k},0,open,ACME-SG,2025-05-01,Nvidia,H100,1,10000000000000,USD,SG,OVS-2025,"
         "training,purchase,,,false,LIC-1"
-        for k in range(1, 10_001)
+        for k in range(1, n + 1)
     ]
-    ledger.ingest_bytes(("\n".join([HEADER, *rows]) + "\n").encode(), "csv")
+    return ("\n".join([HEADER, *rows]) + "\n").encode()
+
+
+def test_a_feed_that_would_make_a_stored_total_unrepresentable_is_refused(ledger):
+    """10,000 valid lines of 10^15 cents each: the USD total would be 10^19 cents, past int64."""
+    before = ledger.store.content_hash()
+    with pytest.raises(LedgerError) as refused:
+        ledger.ingest_bytes(_big_lines(10_000), "csv")
+    assert refused.value.status == 422 and refused.value.kind == "total-out-of-range"
+    assert "USD" in refused.value.detail
+    assert ledger.store.content_hash() == before and ledger.entry_count() == 0
+
+
+def test_a_stop_budget_cannot_be_passed_by_overflow(ledger):
+    import json
+
+    stop = [{"entity": "ACME-SG", "budget_code": "OVS-2025", "fiscal_year": 2026,
+             "currency": "USD", "amount": "1000000.00", "action": "stop"}]  # fmt: skip
+    ledger.load_reference("budgets", json.dumps(stop).encode(), "json")
+    with pytest.raises(LedgerError) as refused:
+        ledger.ingest_bytes(_big_lines(10_000), "csv")
+    assert refused.value.status in (409, 422)
+    assert ledger.entry_count() == 0
+    [row] = ledger.budgets()["rows"]
+    assert row["committed_minor"] == 0 and row["state"] == "ok"
+
+
+def test_reporting_totals_beyond_int64_are_a_422_naming_the_currency(ledger):
+    """9,000 lines of 10^15 cents fit in USD (9 x 10^18) but not in JPY (2 JPY a cent)."""
+    ledger.ingest_bytes(_big_lines(9_000), "csv")
+    assert ledger.totals([], "USD")["total"]["amount_minor"] == 9_000 * 10**15
     q = ledger
     for by in ([], ["entity"]):
         with pytest.raises(LedgerError) as refused:
-            q.totals(by, "USD")
+            q.totals(by, "JPY")
         assert refused.value.kind == "total-out-of-range"
         assert refused.value.status == 422
-        assert "USD" in refused.value.detail and "amount" in refused.value.detail
+        assert "JPY" in refused.value.detail and "amount" in refused.value.detail
