@@ -9,6 +9,8 @@ from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 
 from api import problems
 from api.limits import BodyLimitMiddleware
@@ -16,7 +18,17 @@ from api.loopback import LoopbackOnlyMiddleware
 from api.metrics import MetricsMiddleware
 from api.models import FeedLine, FeedObject
 from api.problems import Problem
-from api.routes import budgets, compliance, health, orders, reference, sourcing, sql, totals
+from api.routes import (
+    budgets,
+    compliance,
+    dashboard,
+    health,
+    orders,
+    reference,
+    sourcing,
+    sql,
+    totals,
+)  # fmt: skip
 from api.settings import Settings, is_loopback
 from api.usecases import open_queries
 from ledger import service
@@ -77,19 +89,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.queries = None
             ledger.close()  # saves the resident columns: the next start maps them back
 
-    app = FastAPI(
+    # /docs and /redoc with their assets served from the package (no CDN: they work on an
+    # air-gapped network)
+    app = FastAPIOffline(
         title="chip-ledger",
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
     )
+    app.mount("/static", StaticFiles(directory=dashboard.STATIC_DIR), name="static")
     app.state.settings = settings
     app.state.queries = None
     problems.install(app)
     app.add_middleware(BodyLimitMiddleware, settings=settings)
     app.add_middleware(LoopbackOnlyMiddleware, settings=settings)  # before any body is read
     app.add_middleware(MetricsMiddleware)  # outermost: it also counts what the limit refuses
-    for module in (health, orders, reference, totals, budgets, sourcing, compliance, sql):
+    for module in (
+        health, orders, reference, totals, budgets, sourcing, compliance, sql, dashboard
+    ):  # fmt: skip
         app.include_router(module.router)
 
     def openapi() -> dict:
