@@ -42,17 +42,26 @@ EXPONENTS = np.array([2, 2, 0, 2], np.int64)  # USD, EUR, JPY, GBP (ISO 4217 min
 
 
 def ref_kernels(ref: str) -> object:
-    """The `cpu` module of commit `ref`'s kernels/, imported as its own package."""
-    sha = _git("rev-parse", "--short", ref).strip()
+    """The `cpu` module of commit `ref`'s kernels/ (or of a folder holding a copy of
+    kernels/, to try an idea without a commit), imported as its own package."""
+    folder = Path(ref) if "/" in ref else None
+    sha = folder.name if folder else _git("rev-parse", "--short", ref).strip()
     base = Path(tempfile.gettempdir()) / "chip-ledger-kernel-profile" / sha
-    pkg = f"kernels_{sha}"
-    if not (base / pkg / "cpu.py").exists():
+    pkg = f"kernels_{re.sub(r'[^A-Za-z0-9_]', '_', sha)}"
+    if folder or not (base / pkg / "cpu.py").exists():
         (base / pkg).mkdir(parents=True, exist_ok=True)
-        for name in _git("ls-tree", "--name-only", f"{sha}:kernels/").split():
-            if name.endswith(".py"):
-                text = _git("show", f"{sha}:kernels/{name}")
-                text = re.sub(r"^(\s*)(from|import) kernels\b", rf"\1\2 {pkg}", text, flags=re.M)
-                (base / pkg / name).write_text(text)
+        files = (
+            {f.name: f.read_text() for f in folder.glob("*.py")}
+            if folder
+            else {
+                name: _git("show", f"{sha}:kernels/{name}")
+                for name in _git("ls-tree", "--name-only", f"{sha}:kernels/").split()
+                if name.endswith(".py")
+            }
+        )
+        for name, text in files.items():
+            text = re.sub(r"^(\s*)(from|import) kernels\b", rf"\1\2 {pkg}", text, flags=re.M)
+            (base / pkg / name).write_text(text)
     if str(base) not in sys.path:
         sys.path.insert(0, str(base))
     return importlib.import_module(f"{pkg}.cpu")
