@@ -1,7 +1,7 @@
 """CPU kernels: chunks run in parallel on one pool of threads, each with a private partial.
 
 The compiled bodies release the GIL (`nogil=True`) and run on a small shared
-thread pool (`_in_chunks`) rather than numba's `prange`: the roll-up is
+thread pool (kernels.pool) rather than numba's `prange`: the roll-up is
 compiled once per number of terms (see `_term_tuples`), and numba compiles a
 parallel loop several times slower than a plain one; and with one pool,
 no OpenMP workers are left spin-waiting after one kernel while the next runs.
@@ -20,16 +20,14 @@ err[layout.ERR_OUT_OF_RANGE], never wrapped.
 
 from __future__ import annotations
 
-import os
-import threading
-from concurrent.futures import ThreadPoolExecutor
-
 import numba
 import numpy as np
 from numba import njit
 
 from kernels import layout as L
 from kernels import rules
+from kernels.pool import in_chunks as _in_chunks
+from kernels.pool import n_chunks as _n_chunks
 from kernels.rules import line_bits
 from kernels.scalar import (
     OVERFLOW,
@@ -55,13 +53,13 @@ MAX_LINES = 2**32
 @njit(cache=True, inline="always")
 def _add(acc, high, bad, g, i, converted, lines, quantity, codes, weight_src, weight_tab,
          wide_weights):  # fmt: skip
-    """One line into group g, never a silent wrap.
+    """One line into group g, never a silent wrap: the exact pass's add.
 
     Lines (int8) and quantity (int32) cannot leave int64 in fewer than 2^32 lines,
     which `rollup` checks once per call. Amount and weighted take checked adds:
     one test per line, and a wrap carries into `high` (bad[CARRIES] counts).
-    Written out here, not through a helper taking arrays: numba leaves a nested
-    inline call in place, and its reference counting per line tripled the time.
+    Not for the hot loop: numba counts references to the arrays passed to an
+    inlined helper on every call, which made that loop 3-4x slower (`_hot`).
     """
     q = np.int64(quantity[i])
     acc[g, L.OUT_LINES] += np.int64(lines[i])
@@ -173,48 +171,6 @@ def _combine(parts, highs, carries, out, high):
                 high[g, k] += carry_of(a, v, s)
                 if carries[t] > 0:
                     high[g, k] += highs[t, g, k]
-
-
-def _n_chunks(n: int, n_threads: int) -> int:
-    return max(1, min(n_threads, n // 4096 + 1))
-
-
-def _in_chunks(n: int, n_chunks: int, body) -> None:
-    """body(t, lo, hi) for the n_chunks even slices of range(n), one per pool thread.
-
-    Every CPU kernel runs its chunks here, on one shared pool of plain threads
-    (the compiled bodies release the GIL): no second thread pool, such as
-    numba's OpenMP one, is left spinning beside it on a small machine.
-    """
-    size = (n + n_chunks - 1) // n_chunks
-    slices = [(t, t * size, min(n, (t + 1) * size)) for t in range(n_chunks)]
-    if n_chunks == 1:
-        body(*slices[0])
-        return
-    for done in [_threads(n_chunks).submit(body, *sl) for sl in slices]:
-        done.result()
-
-
-_pool: ThreadPoolExecutor | None = None
-_pool_lock = threading.Lock()
-
-
-def _forget_pool() -> None:
-    """In a forked child the parent's pool threads do not exist: start a new pool there."""
-    global _pool, _pool_lock
-    _pool, _pool_lock = None, threading.Lock()
-
-
-os.register_at_fork(after_in_child=_forget_pool)
-
-
-def _threads(n: int) -> ThreadPoolExecutor:
-    """A shared pool of at least n threads (kernels release the GIL: `nogil=True`)."""
-    global _pool
-    with _pool_lock:
-        if _pool is None or _pool._max_workers < n:
-            _pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="kernel")
-        return _pool
 
 
 def _term_tuples(codes, term_src, term_tab, filler) -> tuple[tuple, tuple]:
