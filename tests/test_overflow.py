@@ -120,6 +120,50 @@ def test_hot_loop_and_thread_partials_at_the_boundary(n_threads, total):
     assert out[L.OUT_LINES] == n
 
 
+@pytest.mark.parametrize("n_threads", [1, 2])
+@pytest.mark.parametrize("offset", [0, 2**62, -(2**62) - 5])
+def test_cancelling_lines_past_the_hot_bound_are_exact(n_threads, offset):
+    """Lines of +-(2^49 - 1): the sum of |amount| passes 2^62, so the hot loop's bound
+    cannot prove its unchecked sums exact and the exact pass takes each chunk again.
+    The total (small, or near an int64 end) is exact, and the lines without a rate,
+    counted by the hot loop before the chunk is redone, are counted once."""
+    n = 4 * 8192  # 2^14 lines per chunk or more: their sum of |amount| passes 2^62
+    big = 2**49 - 1
+    amounts = [big if k % 2 else -big for k in range(n)]
+    amounts[0] += offset // 2
+    amounts[1] += offset - offset // 2
+    arrays = _lines(amounts, quantity=[2**31 - 1] * n, weight_tab=[2**31])
+    no_rate = [5, 9000, n - 1]  # day 1 lies beyond the one-day rate table
+    arrays["codes"][L.DAY, no_rate] = 1
+    assert sum(abs(a) for a in amounts) > 2**62
+    out, err = _run(lambda **a: cpu.rollup(**a, n_threads=n_threads), arrays)
+    kept = [a for k, a in enumerate(amounts) if k not in no_rate]
+    assert out[L.OUT_AMOUNT] == sum(kept)
+    assert out[L.OUT_LINES] == n - len(no_rate)
+    assert out[L.OUT_QUANTITY] == (2**31 - 1) * (n - len(no_rate))
+    assert out[L.OUT_WEIGHTED] == L.OUT_OF_RANGE  # (2^31 - 1) x 2^31 x ~32,000 > 2^63
+    assert err == [len(no_rate), 1, 1 << L.OUT_WEIGHTED]
+
+
+def test_weighted_sums_near_the_hot_bound_are_exact():
+    """quantity x weight summing to just below, then just past, int64's maximum with
+    every product inside int64: the bound on the weighted sums sends the chunk to the
+    exact pass, which keeps the one that fits and flags the one that does not."""
+    for extra, fits in [(0, True), (1, False)]:
+        weight = 2**40
+        n = 2**23 // 2**10  # 8192 lines of quantity 2^10 - 1 ...
+        quantity = [2**10 - 1] * n
+        total = (2**10 - 1) * n * weight
+        # ... and one line making the weighted total INT64_MAX (+ extra)
+        rest = INT64_MAX - total + extra
+        arrays = _lines([1] * (n + 1), quantity=[*quantity, 1], weight_tab=[rest, weight])
+        arrays["codes"][L.CHIP, :n] = 1  # weight 2^40 for the n lines, `rest` for the last
+        assert rest < 2**63 and (2**10 - 1) * weight < 2**63
+        out, err = _run(lambda **a: cpu.rollup(**a, n_threads=1), arrays)
+        assert out[L.OUT_WEIGHTED] == (INT64_MAX if fits else L.OUT_OF_RANGE)
+        assert err[L.ERR_OUT_OF_RANGE] == (0 if fits else 1 << L.OUT_WEIGHTED)
+
+
 @pytest.mark.parametrize(
     ("quantity", "weight", "weighted"),
     [
