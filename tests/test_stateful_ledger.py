@@ -344,6 +344,6 @@ class LedgerModel(RuleBasedStateMachine):
 
 
 LedgerModel.TestCase.settings = settings(
-    settings.get_profile("ci"), max_examples=12, stateful_step_count=25
+    settings.get_profile("ci"), max_examples=10, stateful_step_count=25
 )
 test_ledger_matches_a_dict_model = pytest.mark.slow(LedgerModel.TestCase)
