@@ -148,6 +148,7 @@ _DESCRIPTIONS = {
     422: "Invalid input: `errors` names each row and field at fault",
     500: "Internal error",
     503: "The service is not ready",
+    507: "Insufficient storage: the ledger's disk could not take the write; nothing was written",
 }
 
 

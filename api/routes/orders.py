@@ -60,7 +60,7 @@ def feed_format(request: Request) -> str:
             "description": "The same feed was already accepted: its first answer",
             "model": IngestAnswer,
         },
-        **responses(400, 401, 403, 409, 413, 415, 422, 500),
+        **responses(400, 401, 403, 409, 413, 415, 422, 500, 507),
     },  # fmt: skip
     openapi_extra={"requestBody": {"required": True, "content": _FEED_CONTENT}},
     dependencies=[IngestScope],

@@ -26,6 +26,7 @@ from ledger.domain.schema import CONTENT_FIELDS, ENTRY_SCHEMA
 from ledger.domain.validate import ReferenceView
 from ledger.store import sandbox, snapshots
 from ledger.store.ddl import _DDL, REFERENCE_TABLES, SCHEMA_VERSION, currency_rows
+from ledger.store.txn import rollback
 
 # A line key's hash for the key index: the same types on both sides, or equal keys could
 # hash apart and a revision pass for a new line.
@@ -333,8 +334,9 @@ class Store:
             try:
                 self._insert_reference(con, table, rows)
                 con.execute("COMMIT")
-            except BaseException:
-                con.execute("ROLLBACK")
+            except BaseException as e:
+                if (full := rollback(con, e)) is not None:
+                    raise full from e
                 raise
         return rows.num_rows
 
@@ -381,8 +383,9 @@ class Store:
                      dt.datetime.now(dt.UTC).replace(tzinfo=None), json.dumps(answer)],
                 )  # fmt: skip
                 con.execute("COMMIT")
-            except BaseException:
-                con.execute("ROLLBACK")
+            except BaseException as e:
+                if (full := rollback(con, e)) is not None:
+                    raise full from e
                 raise
             finally:
                 try:
