@@ -16,7 +16,9 @@ from api.loopback import LoopbackOnlyMiddleware
 from api.metrics import MetricsMiddleware
 from api.models import FeedLine, FeedObject
 from api.problems import Problem
-from api.routes import budgets, compliance, health, orders, reference, sourcing, sql, totals
+from api.routes import (
+    budgets, compliance, health, licences, orders, reference, sourcing, sql, totals,
+)  # fmt: skip
 from api.settings import Settings, is_loopback
 from api.usecases import open_queries
 from ledger import service
@@ -89,7 +91,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodyLimitMiddleware, settings=settings)
     app.add_middleware(LoopbackOnlyMiddleware, settings=settings)  # before any body is read
     app.add_middleware(MetricsMiddleware)  # outermost: it also counts what the limit refuses
-    for module in (health, orders, reference, totals, budgets, sourcing, compliance, sql):
+    for module in (
+        health, orders, reference, totals, budgets, sourcing, compliance, licences, sql,
+    ):  # fmt: skip
         app.include_router(module.router)
 
     def openapi() -> dict:

@@ -1,4 +1,4 @@
-"""Report commands: totals, budgets, sourcing, compliance; local, or through a running service."""
+"""Report commands: totals, budgets, sourcing, compliance, licences; local, or through a running service."""
 
 from __future__ import annotations
 
@@ -31,6 +31,9 @@ def through_service(args, kind: str) -> dict | None:
         if kind == "compliance":
             params = [("fiscal_year", _str(args.fiscal_year)), ("rule", args.rule),
                       ("limit", str(args.limit)), ("offset", str(args.offset))]  # fmt: skip
+        if kind == "licences":
+            params = [("state", args.state), ("as_of", _str(args.as_of)),
+                      ("lines", str(args.lines))]  # fmt: skip
     return remote.get(record, f"/v1/{kind}", [(k, v) for k, v in params if v])
 
 
@@ -52,6 +55,8 @@ def _answer(args, kind: str) -> dict:
             return ledger.totals(by, args.currency, args.fx, filters)
         if kind == "compliance":
             return ledger.compliance(args.fiscal_year, args.rule, args.limit, args.offset)
+        if kind == "licences":
+            return ledger.licences(args.state, args.as_of, args.lines)
         return getattr(ledger, kind)(args.fiscal_year, args.entity)
 
 
@@ -88,6 +93,30 @@ def cmd_compliance(args) -> int:
     return 0
 
 
+def cmd_licences(args) -> int:
+    answer = _answer(args, "licences")
+    if args.format == "json":
+        out.print_json(json.dumps(answer, default=str))
+        return 0
+    rows = [
+        {**{k: v for k, v in r.items() if k != "lines"},
+         "lines_refused": ";".join(f"{k}={v}" for k, v in r["lines_refused"].items())}
+        for r in answer["rows"]
+    ]  # fmt: skip
+    show_rows(rows, args.format, f"licences (states as of {answer['as_of']})")
+    if args.format == "table":
+        lines = [{"licence_id": r["licence_id"], **line} for r in answer["rows"]
+                 for line in r["lines"]]  # fmt: skip
+        show_rows(lines, "table", f"consuming lines (at most {args.lines} per licence)")
+    return 0
+
+
+def _date(text: str):
+    import datetime as dt
+
+    return dt.date.fromisoformat(text)
+
+
 def add_commands(command) -> None:
     t = command("totals", cmd_totals, "totals by dimensions, in a reporting currency")
     t.add_argument("--by", default="", help="comma-separated dimensions")
@@ -109,6 +138,11 @@ def add_commands(command) -> None:
     c.add_argument("--limit", type=int, default=20)
     c.add_argument("--offset", type=int, default=0)
     c.add_argument("--format", **FORMATS)
+    lic = command("licences", cmd_licences, "the licence register: used, remaining, state")
+    lic.add_argument("--state", choices=["ok", "warn", "exhausted", "expired"])
+    lic.add_argument("--as-of", type=_date, help="YYYY-MM-DD the states are for (today)")
+    lic.add_argument("--lines", type=int, default=20, help="consuming lines per licence")
+    lic.add_argument("--format", **FORMATS)
 
 
 def locked_message(db: str, detail: str) -> str:

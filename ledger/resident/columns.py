@@ -4,7 +4,9 @@ Loaded from DuckDB once, then extended in place after each committed append
 (capacity grows by half again when full), never rebuilt per query. Every
 dimension is a uint16 dictionary code in one 2-D array `codes[src, i]`, so a
 kernel can read any set of dimensions by row number. Per entry: 10 codes x 2
-bytes + amount 8 + quantity 4 + lines 1 + flags 1 = 34 bytes.
+bytes + amount 8 + quantity 4 + lines 1 + flags 1 + licence 2 = 36 bytes. `licence` is the
+code of the line's licence reference (0 when it names none): the licence check
+(ledger.read.licences) reads it.
 
 Reference data sits beside them as small dense lookup tables (`Lookups`),
 rebuilt whenever a reference table changes. The DuckDB file stays the source
@@ -31,7 +33,7 @@ from ledger.domain.money import MINOR_EXPONENT
 from ledger.domain.schema import ACQUISITIONS, STATUSES, WORKLOADS
 from ledger.domain.validate import COUNTRY_CODES
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: the licence column; flags no longer carry LICENSED
 EPOCH = dt.date(2000, 1, 1)
 EPOCH_DAYS = (EPOCH - dt.date(1970, 1, 1)).days
 FY0 = 2000
@@ -43,7 +45,8 @@ SOURCES = [
     "acquisition", "currency", "day", "fiscal_year",
 ]  # fmt: skip
 N_SOURCES = len(SOURCES)
-# flags bits
+# flags bits (kernels.layout); LICENSED / NOTIFIED are derived per read by the licence
+# check, never stored here
 LEASE, REVIEWED, LICENSED, ACTIVE = 1, 2, 4, 8
 
 COUNTRIES = sorted(COUNTRY_CODES)
@@ -51,6 +54,7 @@ CURRENCIES = sorted(MINOR_EXPONENT)
 
 
 MAX_CODES = 65535  # codes are uint16
+RESIDENT_ARRAYS = ("amount", "quantity", "lines", "flags", "licence")  # one value per entry
 
 
 def too_many_values(name: str) -> LedgerError:
@@ -131,6 +135,7 @@ class Lookups:
     rules: list[dict] = field(default_factory=list)
     budgets: list[dict] = field(default_factory=list)
     policies: list[dict] = field(default_factory=list)
+    licences: list[dict] = field(default_factory=list)  # the licences on file, by licence_id
 
 
 def _copy_in_parallel(dst: np.ndarray, src: np.ndarray, parts: int = 4) -> None:
@@ -166,6 +171,7 @@ class ResidentColumns:
         self.quantity = np.zeros(0, np.int32)
         self.lines = np.zeros(0, np.int8)
         self.flags = np.zeros(0, np.uint8)
+        self.licence = np.zeros(0, np.uint16)
         self.dicts = {
             "entity": Dictionary(name="entity"),
             "supplier": Dictionary(name="supplier"),
@@ -176,6 +182,8 @@ class ResidentColumns:
             "acquisition": Dictionary(list(ACQUISITIONS), frozen=True, name="acquisition"),
             "currency": Dictionary(CURRENCIES, frozen=True, name="currency"),
             "status": Dictionary(list(STATUSES), frozen=True, name="status"),
+            # code 0 is "names no licence"; at most MAX_CODES distinct references
+            "license_ref": Dictionary([""], name="license_ref"),
         }
         # which codes occur, per source row (so group indexes stay compact)
         self.seen = np.zeros((N_SOURCES, 2**16), np.bool_)
@@ -222,7 +230,7 @@ class ResidentColumns:
             shutil.rmtree(tmp, ignore_errors=True)
             tmp.mkdir(parents=True)
             np.save(tmp / "codes.npy", self.codes[:, :n])
-            for name in ("amount", "quantity", "lines", "flags"):
+            for name in RESIDENT_ARRAYS:
                 np.save(tmp / f"{name}.npy", getattr(self, name)[:n])
             np.save(tmp / "seen.npy", self.seen)
             meta = {
@@ -254,7 +262,7 @@ class ResidentColumns:
             codes = np.load(directory / "codes.npy", mmap_mode="r")
             arrays = {
                 k: np.load(directory / f"{k}.npy", mmap_mode="r")
-                for k in ("amount", "quantity", "lines", "flags")
+                for k in RESIDENT_ARRAYS
             }
             seen = np.load(directory / "seen.npy")
         except (OSError, ValueError):
@@ -368,6 +376,7 @@ class ResidentColumns:
             r["params"] = json.loads(r["params"])
         lk.budgets = store.reference("budgets").to_pylist()
         lk.policies = store.reference("sourcing_policies").to_pylist()
+        lk.licences = store.reference("licences").to_pylist()
         return lk
 
     def _rates(self, store, lk: Lookups) -> None:
@@ -419,7 +428,7 @@ class ResidentColumns:
         codes[:, : self.n] = self.codes[:, : self.n]
         self.codes = codes
         for name, dtype in [("amount", np.int64), ("quantity", np.int32), ("lines", np.int8),
-                            ("flags", np.uint8)]:  # fmt: skip
+                            ("flags", np.uint8), ("licence", np.uint16)]:  # fmt: skip
             grown = np.zeros(cap, dtype)
             grown[: self.n] = getattr(self, name)[: self.n]
             setattr(self, name, grown)
@@ -442,14 +451,15 @@ class ResidentColumns:
         flags = (
             np.asarray(pc.equal(entries["acquisition"], "lease"), bool).astype(np.uint8) * LEASE
             | np.asarray(entries["identity_reviewed"], bool).astype(np.uint8) * REVIEWED
-            | np.asarray(pc.is_valid(entries["license_ref"]), bool).astype(np.uint8) * LICENSED
         )
+        refs = pc.fill_null(entries["license_ref"].cast(pa.string()), "")
         return {
             "codes": codes,
             "amount": entries["amount_minor"].to_numpy(zero_copy_only=False).astype(np.int64),
             "quantity": entries["quantity"].to_numpy(zero_copy_only=False).astype(np.int32),
             "lines": entries["lines"].to_numpy(zero_copy_only=False).astype(np.int8),
             "flags": flags.astype(np.uint8),
+            "licence": self.dicts["license_ref"].encode(refs, grow=grow),
         }
 
     def _append_batch(self, entries: pa.Table, active) -> None:
@@ -461,6 +471,7 @@ class ResidentColumns:
         self.amount[lo:hi] = enc["amount"]
         self.quantity[lo:hi] = enc["quantity"]
         self.lines[lo:hi] = enc["lines"]
+        self.licence[lo:hi] = enc["licence"]
         act = np.asarray(pc.fill_null(active, False), bool)
         self.flags[lo:hi] = enc["flags"] | (act.astype(np.uint8) * ACTIVE)
         for row in range(N_SOURCES):
@@ -492,7 +503,7 @@ class ResidentColumns:
     def nbytes_per_entry(self) -> float:
         per = self.codes.dtype.itemsize * N_SOURCES
         per += sum(
-            getattr(self, k).dtype.itemsize for k in ("amount", "quantity", "lines", "flags")
+            getattr(self, k).dtype.itemsize for k in RESIDENT_ARRAYS
         )
         return float(per)
 
@@ -506,4 +517,5 @@ class ResidentColumns:
             "quantity": self.quantity[:n],
             "lines": self.lines[:n],
             "flags": self.flags[:n],
+            "licence": self.licence[:n],
         }
