@@ -25,15 +25,15 @@ def through_service(args, kind: str) -> dict | None:
     if kind == "totals":
         params = [("by", args.by), ("currency", args.currency), ("fx", args.fx)]
         params += [tuple(item.partition("=")[::2]) for item in args.filter or []]
+    elif kind == "licences":
+        params = [("state", args.state), ("as_of", _str(args.as_of)),
+                  ("lines", str(args.lines))]  # fmt: skip
     else:
         entity = getattr(args, "entity", None)
         params = [("fiscal_year", _str(args.fiscal_year)), ("entity", entity)]
         if kind == "compliance":
             params = [("fiscal_year", _str(args.fiscal_year)), ("rule", args.rule),
                       ("limit", str(args.limit)), ("offset", str(args.offset))]  # fmt: skip
-        if kind == "licences":
-            params = [("state", args.state), ("as_of", _str(args.as_of)),
-                      ("lines", str(args.lines))]  # fmt: skip
     return remote.get(record, f"/v1/{kind}", [(k, v) for k, v in params if v])
 
 
@@ -93,6 +93,13 @@ def cmd_compliance(args) -> int:
     return 0
 
 
+TABLE_LICENCE_COLUMNS = (
+    "licence_id", "holder", "state", "used_quantity", "remaining_quantity", "used_value",
+    "remaining_value", "currency", "lines_total", "lines_exhausted",
+)  # fmt: skip
+TABLE_LINE_COLUMNS = ("order_id", "line_no", "order_date", "quantity", "value", "reason")
+
+
 def cmd_licences(args) -> int:
     answer = _answer(args, "licences")
     if args.format == "json":
@@ -103,10 +110,12 @@ def cmd_licences(args) -> int:
          "lines_refused": ";".join(f"{k}={v}" for k, v in r["lines_refused"].items())}
         for r in answer["rows"]
     ]  # fmt: skip
+    if args.format == "table":  # a terminal's width: the figures an officer reads first
+        rows = [{k: r[k] for k in TABLE_LICENCE_COLUMNS} for r in rows]
     show_rows(rows, args.format, f"licences (states as of {answer['as_of']})")
     if args.format == "table":
-        lines = [{"licence_id": r["licence_id"], **line} for r in answer["rows"]
-                 for line in r["lines"]]  # fmt: skip
+        lines = [{"licence_id": r["licence_id"], **{k: line[k] for k in TABLE_LINE_COLUMNS}}
+                 for r in answer["rows"] for line in r["lines"]]  # fmt: skip
         show_rows(lines, "table", f"consuming lines (at most {args.lines} per licence)")
     return 0
 
