@@ -17,8 +17,16 @@ from api.metrics import MetricsMiddleware
 from api.models import FeedLine, FeedObject
 from api.problems import Problem
 from api.routes import (
-    budgets, compliance, health, licences, orders, reference, sourcing, sql, totals,
-)  # fmt: skip
+    budgets,
+    compliance,
+    health,
+    licences,
+    orders,
+    reference,
+    sourcing,
+    sql,
+    totals,
+)
 from api.settings import Settings, is_loopback
 from api.usecases import open_queries
 from ledger import service

@@ -1,4 +1,5 @@
-"""Report commands: totals, budgets, sourcing, compliance, licences; local, or through a running service."""
+"""Report commands: totals, budgets, sourcing, compliance, licences; local, or through a
+running service."""
 
 from __future__ import annotations
 

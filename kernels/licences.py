@@ -25,8 +25,9 @@ Inputs (named in kernels.layout; ledger.read.licences builds them):
   num, den, ratio, fast_max: the conversion cells, flat (cell_of: target, currency, day)
 Outputs: out[i] = the screen's flags (resident bits, LICENSED / NOTIFIED when covered)
 with the verdict (layout.LIC_*) in the bits from LIC_SHIFT; per candidate, in depletion
-order: its entry index (and each licence's range of them, `seg`), converted value (layout OVERFLOW when not convertible) and the
-licence's running quantity and value through it.
+order: its entry index (and each licence's range of them, `seg`), converted value
+(scalar.OVERFLOW when not convertible) and the licence's running quantity and value
+through it.
 """
 
 from __future__ import annotations

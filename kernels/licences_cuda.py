@@ -57,8 +57,8 @@ def check(out: np.ndarray, threads_per_block: int = THREADS_PER_BLOCK, **arrays)
     results = [cuda.to_device(np.zeros(max(m, 1), np.int64)) for _ in range(3)]
     if n_slots:
         _deplete_kernel[_blocks(n_slots, threads_per_block), threads_per_block](
-            _to_device(order if m else np.zeros(1, np.int64)), _to_device(seg), *flat, n_cur, n_days, np.int64(arrays["day0"]),
-            d_out, *results,
+            _to_device(order if m else np.zeros(1, np.int64)), _to_device(seg), *flat, n_cur,
+            n_days, np.int64(arrays["day0"]), d_out, *results,
         )  # fmt: skip
         d_out.copy_to_host(out)
     value, cum_q, cum_v = (r.copy_to_host()[:m] for r in results)

@@ -169,35 +169,39 @@ def _minor(value, currency: str):
     return int(Decimal(str(value)).scaleb(MINOR_EXPONENT[currency]))
 
 
+def _licence_verdict(a: dict, i: int) -> int:
+    """Pass 1 on entry i: none, not on file, expired, out of scope, or a candidate."""
+    code = int(a["licence"][i])
+    if not int(a["flags"][i]) & L.ACTIVE or not code:
+        return L.LIC_NONE
+    s = int(a["lic_slot"][code])
+    d = int(a["day"][i])
+
+    def scope(name: str, c: int) -> bool:
+        lo, hi = int(a[f"lic_{name}_lo"][s]), int(a[f"lic_{name}_hi"][s])
+        return lo == L.SCOPE_ALL or c in [int(x) for x in a[f"lic_{name}_items"][lo:hi]]
+
+    if s < 0:
+        return L.LIC_NOT_ON_FILE
+    if d < a["lic_from"][s] or (a["lic_to"][s] >= 0 and d > a["lic_to"][s]):
+        return L.LIC_EXPIRED
+    if (int(a["lic_holder"][s]) != int(a["entity"][i])
+            or not scope("chip", int(a["chip"][i]))
+            or not scope("dest", int(a["destination"][i]))):  # fmt: skip
+        return L.LIC_OUT_OF_SCOPE
+    return L.LIC_COVERED
+
+
 def licence_kernel(a: dict) -> tuple[list[int], dict]:
     """kernels.licences on its own arrays, in plain Python ints: (out per entry, candidates
     as {entry: (value, cum_q, cum_v)})."""
-    n = len(a["licence"])
+    resident = L.LEASE | L.REVIEWED | L.ACTIVE
     out, cands = [], []
-    for i in range(n):
-        f = int(a["flags"][i]) & (L.LEASE | L.REVIEWED | L.ACTIVE)
-        code = int(a["licence"][i])
-        s = int(a["lic_slot"][code]) if code else -1
-        v = L.LIC_NONE
-        if f & L.ACTIVE and code:
-            d = int(a["day"][i])
-
-            def scope(name, c, s=s):
-                lo, hi = int(a[f"lic_{name}_lo"][s]), int(a[f"lic_{name}_hi"][s])
-                return lo == L.SCOPE_ALL or c in [int(x) for x in a[f"lic_{name}_items"][lo:hi]]
-
-            if s < 0:
-                v = L.LIC_NOT_ON_FILE
-            elif d < a["lic_from"][s] or (a["lic_to"][s] >= 0 and d > a["lic_to"][s]):
-                v = L.LIC_EXPIRED
-            elif (int(a["lic_holder"][s]) != int(a["entity"][i])
-                  or not scope("chip", int(a["chip"][i]))
-                  or not scope("dest", int(a["destination"][i]))):  # fmt: skip
-                v = L.LIC_OUT_OF_SCOPE
-            else:
-                v = L.LIC_COVERED
-                cands.append((s, d, i))
-        out.append(f | (v << L.LIC_SHIFT))
+    for i in range(len(a["licence"])):
+        v = _licence_verdict(a, i)
+        if v == L.LIC_COVERED:
+            cands.append((int(a["lic_slot"][int(a["licence"][i])]), int(a["day"][i]), i))
+        out.append((int(a["flags"][i]) & resident) | (v << L.LIC_SHIFT))
     result = {}
     run: dict[int, list[int]] = {}
     num, den, day0 = a["num"], a["den"], int(a["day0"])
@@ -208,8 +212,7 @@ def licence_kernel(a: dict) -> tuple[list[int], dict]:
         ok_cell = 0 <= d - day0 < num.shape[2] and num[t, c, d - day0] > 0
         value = half_even_div(int(a["amount"][i]) * int(num[t, c, d - day0]),
                               int(den[t, c, d - day0])) if ok_cell else None  # fmt: skip
-        if value is not None:
-            r[1] += value
+        r[1] += value or 0
         qlim, vlim = int(a["qty_limit"][s]), int(a["val_limit"][s])
         verdict = L.LIC_COVERED
         if value is None:
@@ -217,10 +220,8 @@ def licence_kernel(a: dict) -> tuple[list[int], dict]:
         elif (qlim != L.NO_CAP and r[0] > qlim) or (vlim != L.NO_CAP and r[1] > vlim):
             verdict = L.LIC_EXHAUSTED
         if verdict != L.LIC_COVERED:
-            out[i] = (out[i] & (L.LEASE | L.REVIEWED | L.ACTIVE)) | (verdict << L.LIC_SHIFT)
-        elif a["lic_kind"][s] == 1:
-            out[i] |= L.NOTIFIED
+            out[i] = (out[i] & resident) | (verdict << L.LIC_SHIFT)
         else:
-            out[i] |= L.NOTIFIED | L.LICENSED
+            out[i] |= L.NOTIFIED if a["lic_kind"][s] == 1 else L.NOTIFIED | L.LICENSED
         result[i] = (value, r[0], r[1])
     return out, result

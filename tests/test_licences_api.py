@@ -75,8 +75,9 @@ def test_cli_answers_equal_the_library(prepared, tmp_path):
     csv_out = cli(tmp_path, db, "licences", "--as-of", AS_OF, "--format", "csv").stdout
     assert csv_out.splitlines()[0].startswith("licence_id,") and len(csv_out.splitlines()) == 3
     only = json.loads(
-        cli(tmp_path, db, "licences", "--as-of", AS_OF, "--state", "warn", "--format",
-            "json").stdout  # fmt: skip
+        cli(
+            tmp_path, db, "licences", "--as-of", AS_OF, "--state", "warn", "--format", "json"
+        ).stdout  # fmt: skip
     )
     assert [r["licence_id"] for r in only["rows"]] == ["LIC-EUR"]
     table = cli(tmp_path, db, "licences", "--as-of", AS_OF).stdout

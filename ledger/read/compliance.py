@@ -28,7 +28,10 @@ def _reason(rule: dict, line: dict) -> str:
     chip, dest = line["chip_model"], line["destination"]
     kind = rule["kind"]
     if kind == "tpp_license":
-        return f"{chip} is in the 3A090.a band; licence needed for {dest} or this buyer, none on file covers it"
+        return (
+            f"{chip} is in the 3A090.a band; licence needed for {dest} or this buyer, "
+            "none on file covers it"
+        )
     if kind == "tpp_notify":
         return f"{chip} is in the 3A090.b band; notification needed for {dest} or this buyer"
     if kind == "product_license":

@@ -173,7 +173,9 @@ class Licences:
         with self.cols.lock:
             refused = self._refused_counts(ls)
             quantity = self.cols.quantity[: self.cols.n]
-        rows = [self._licence_row(ls, s, as_of, refused.get(s, {})) for s in range(len(ls.licences))]
+        rows = [
+            self._licence_row(ls, s, as_of, refused.get(s, {})) for s in range(len(ls.licences))
+        ]
         shown = [(s, r) for s, r in enumerate(rows) if state is None or r["state"] == state]
         seqs = np.concatenate(
             [ls.order[ls.seg[s] : min(ls.seg[s] + lines, ls.seg[s + 1])] for s, _ in shown]

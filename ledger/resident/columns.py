@@ -260,10 +260,7 @@ class ResidentColumns:
         try:
             # mapped, not read: each array is copied once, straight into its resident home
             codes = np.load(directory / "codes.npy", mmap_mode="r")
-            arrays = {
-                k: np.load(directory / f"{k}.npy", mmap_mode="r")
-                for k in RESIDENT_ARRAYS
-            }
+            arrays = {k: np.load(directory / f"{k}.npy", mmap_mode="r") for k in RESIDENT_ARRAYS}
             seen = np.load(directory / "seen.npy")
         except (OSError, ValueError):
             return None
@@ -502,9 +499,7 @@ class ResidentColumns:
 
     def nbytes_per_entry(self) -> float:
         per = self.codes.dtype.itemsize * N_SOURCES
-        per += sum(
-            getattr(self, k).dtype.itemsize for k in RESIDENT_ARRAYS
-        )
+        per += sum(getattr(self, k).dtype.itemsize for k in RESIDENT_ARRAYS)
         return float(per)
 
     def view(self) -> dict[str, np.ndarray]:
