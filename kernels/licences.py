@@ -185,10 +185,13 @@ def candidates(out: np.ndarray, licence: np.ndarray, lic_slot: np.ndarray, day: 
     """(order, seg): the pass-1 candidates sorted by licence, order day, entry index, and
     each licence's range of them. Host-side numpy between the passes, over candidates only."""
     idx = np.flatnonzero((out >> L.LIC_SHIFT) == L.LIC_COVERED)
-    slot = lic_slot[licence[idx]].astype(np.int64)
-    key = (slot << np.int64(16)) | day[idx].astype(np.int64)
-    order = idx[np.argsort(key, kind="stable")]  # stable: entry index breaks ties
-    seg = np.searchsorted(np.sort(slot), np.arange(n_slots + 1)).astype(np.int64)
+    # two stable sorts of 16-bit keys (numpy radix-sorts those): by day, then by slot;
+    # stable, so the entry index breaks ties. Slots fit: at most MAX_CODES references.
+    by_day = idx[np.argsort(day[idx], kind="stable")]
+    slot = lic_slot[licence[by_day]].astype(np.uint16)
+    by_slot = np.argsort(slot, kind="stable")
+    order = by_day[by_slot]
+    seg = np.searchsorted(slot[by_slot], np.arange(n_slots + 1)).astype(np.int64)
     return order.astype(np.int64), seg
 
 

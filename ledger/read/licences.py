@@ -29,7 +29,7 @@ from ledger.resident.columns import day_of
 
 STATES = ("ok", "warn", "exhausted", "expired")
 MAX_LINES_SHOWN = 1000
-MAX_LICENCES = 100_000  # the licences table is read whole into per-slot arrays
+MAX_LICENCES = 65_535  # per-slot arrays; lines can name at most 65,535 references anyway
 _PCT_SCALE = 10**4  # overrun_pct holds 4 decimals
 LICENCE_RULE_KINDS = ("tpp_license", "product_license", "tpp_notify")
 
