@@ -23,6 +23,7 @@ from api.routes import (
     compliance,
     dashboard,
     health,
+    licences,
     orders,
     reference,
     sourcing,
@@ -105,7 +106,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(LoopbackOnlyMiddleware, settings=settings)  # before any body is read
     app.add_middleware(MetricsMiddleware)  # outermost: it also counts what the limit refuses
     for module in (
-        health, orders, reference, totals, budgets, sourcing, compliance, sql, dashboard
+        health, orders, reference, totals, budgets, sourcing, compliance, licences, sql,
+        dashboard,
     ):  # fmt: skip
         app.include_router(module.router)
 

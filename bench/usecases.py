@@ -168,7 +168,7 @@ def _rule_predicate(rule: dict) -> str:
             f"({tpp} >= {_num(p, 'tpp_min_dense')} AND {_num(p, 'pd_min_dense')} <= {pd} AND "
             f"{pd} < {_num(p, 'pd_max')} AND {tpp} < {_num(p, 'tpp_max')})"
         )
-        test = f"{scoped} AND ({band_b} OR {band_dense}) AND NOT a.licensed"
+        test = f"{scoped} AND ({band_b} OR {band_dense}) AND NOT a.notified"
     elif kind == "product_license":
         test = f"{scoped} AND {products} AND NOT a.licensed"
     elif kind == "product_caution":
@@ -179,6 +179,35 @@ def _rule_predicate(rule: dict) -> str:
     else:
         test = "false"
     return f"coalesce({' AND '.join(when)} AND {test}, false)"
+
+
+# The licence check (kernels.licences) over the current lines `cur`: a line naming a licence
+# on file, valid on its order date and in scope, consumes it in order of order date, then
+# entry; it is covered while the running totals through it are within the caps plus overrun.
+LICENCE_CHECK_SQL = f"""
+    lic_run AS (
+        SELECT e.entry_seq, l.kind, l.max_quantity, l.max_value_minor,
+               CAST(l.overrun_pct * 10000 AS BIGINT) AS pct_e4, c.num IS NOT NULL AS known,
+               sum(e.quantity) OVER w AS run_q,
+               sum(coalesce({CONVERT}, 0)) OVER w AS run_v
+        FROM cur e JOIN licences l ON l.licence_id = e.license_ref
+        LEFT JOIN bench_cells c
+          ON c.target = l.currency AND c.currency = e.currency AND c.rate_date = e.order_date
+        WHERE e.order_date >= l.valid_from
+          AND (l.valid_to IS NULL OR e.order_date <= l.valid_to)
+          AND e.entity = l.holder
+          AND (l.chips = '*' OR list_contains(string_split(l.chips, ','), e.chip_model))
+          AND (l.destinations = '*'
+               OR list_contains(string_split(l.destinations, ','), e.destination))
+        WINDOW w AS (PARTITION BY l.licence_id ORDER BY e.order_date, e.entry_seq
+                     ROWS UNBOUNDED PRECEDING)),
+    lic AS (
+        SELECT entry_seq, kind, known
+            AND (max_quantity IS NULL OR CAST(run_q AS HUGEINT) * 1000000
+                 <= CAST(max_quantity AS HUGEINT) * (1000000 + pct_e4))
+            AND (max_value_minor IS NULL OR CAST(run_v AS HUGEINT) * 1000000
+                 <= CAST(max_value_minor AS HUGEINT) * (1000000 + pct_e4)) AS covered
+        FROM lic_run)"""
 
 
 def screening_sql_text(cur) -> str:
@@ -194,17 +223,22 @@ def screening_sql_text(cur) -> str:
         f"count(*) FILTER (WHERE {_rule_predicate(r)}) AS {_ident(r['rule_id'])}" for r in rules
     )
     return f"""
-    WITH a AS (
+    WITH cur AS (
+        SELECT e.* FROM line_entries e
+        WHERE e.entry_kind = 'line'
+        QUALIFY e.status = 'open'
+            AND e.entry_seq = max(e.entry_seq) OVER (PARTITION BY e.order_id, e.line_no)),
+    {LICENCE_CHECK_SQL},
+    a AS (
         SELECT e.chip_model, e.destination, e.entity, e.order_date,
                e.acquisition = 'lease' AS lease, e.identity_reviewed AS reviewed,
-               e.license_ref IS NOT NULL AS licensed, ch.origin_country,
+               coalesce(lic.covered AND lic.kind <> 'notification', false) AS licensed,
+               coalesce(lic.covered, false) AS notified, ch.origin_country,
                CAST(coalesce(ch.tpp, 0) AS DOUBLE) AS tpp,
                CASE WHEN ch.die_area_mm2 > 0 THEN ch.tpp / ch.die_area_mm2 ELSE 0.0 END
                AS density
-        FROM line_entries e LEFT JOIN chips ch ON ch.chip_model = e.chip_model
-        WHERE e.entry_kind = 'line'
-        QUALIFY e.status = 'open'
-            AND e.entry_seq = max(e.entry_seq) OVER (PARTITION BY e.order_id, e.line_no))
+        FROM cur e LEFT JOIN chips ch ON ch.chip_model = e.chip_model
+        LEFT JOIN lic ON lic.entry_seq = e.entry_seq)
     SELECT {counts or "count(*) FILTER (WHERE false)"}
     FROM a LEFT JOIN entities en ON en.entity = a.entity
     """

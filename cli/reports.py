@@ -1,4 +1,5 @@
-"""Report commands: totals, budgets, sourcing, compliance; local, or through a running service."""
+"""Report commands: totals, budgets, sourcing, compliance, licences; local, or through a
+running service."""
 
 from __future__ import annotations
 
@@ -25,6 +26,9 @@ def through_service(args, kind: str) -> dict | None:
     if kind == "totals":
         params = [("by", args.by), ("currency", args.currency), ("fx", args.fx)]
         params += [tuple(item.partition("=")[::2]) for item in args.filter or []]
+    elif kind == "licences":
+        params = [("state", args.state), ("as_of", _str(args.as_of)),
+                  ("lines", str(args.lines))]  # fmt: skip
     else:
         entity = getattr(args, "entity", None)
         params = [("fiscal_year", _str(args.fiscal_year)), ("entity", entity)]
@@ -52,6 +56,8 @@ def _answer(args, kind: str) -> dict:
             return ledger.totals(by, args.currency, args.fx, filters)
         if kind == "compliance":
             return ledger.compliance(args.fiscal_year, args.rule, args.limit, args.offset)
+        if kind == "licences":
+            return ledger.licences(args.state, args.as_of, args.lines)
         return getattr(ledger, kind)(args.fiscal_year, args.entity)
 
 
@@ -88,6 +94,39 @@ def cmd_compliance(args) -> int:
     return 0
 
 
+TABLE_LICENCE_COLUMNS = (
+    "licence_id", "holder", "state", "used_quantity", "remaining_quantity", "used_value",
+    "remaining_value", "currency", "lines_total", "lines_exhausted",
+)  # fmt: skip
+TABLE_LINE_COLUMNS = ("order_id", "line_no", "order_date", "quantity", "value", "reason")
+
+
+def cmd_licences(args) -> int:
+    answer = _answer(args, "licences")
+    if args.format == "json":
+        out.print_json(json.dumps(answer, default=str))
+        return 0
+    rows = [
+        {**{k: v for k, v in r.items() if k != "lines"},
+         "lines_refused": ";".join(f"{k}={v}" for k, v in r["lines_refused"].items())}
+        for r in answer["rows"]
+    ]  # fmt: skip
+    if args.format == "table":  # a terminal's width: the figures an officer reads first
+        rows = [{k: r[k] for k in TABLE_LICENCE_COLUMNS} for r in rows]
+    show_rows(rows, args.format, f"licences (states as of {answer['as_of']})")
+    if args.format == "table":
+        lines = [{"licence_id": r["licence_id"], **{k: line[k] for k in TABLE_LINE_COLUMNS}}
+                 for r in answer["rows"] for line in r["lines"]]  # fmt: skip
+        show_rows(lines, "table", f"consuming lines (at most {args.lines} per licence)")
+    return 0
+
+
+def _date(text: str):
+    import datetime as dt
+
+    return dt.date.fromisoformat(text)
+
+
 def add_commands(command) -> None:
     t = command("totals", cmd_totals, "totals by dimensions, in a reporting currency")
     t.add_argument("--by", default="", help="comma-separated dimensions")
@@ -109,6 +148,11 @@ def add_commands(command) -> None:
     c.add_argument("--limit", type=int, default=20)
     c.add_argument("--offset", type=int, default=0)
     c.add_argument("--format", **FORMATS)
+    lic = command("licences", cmd_licences, "the licence register: used, remaining, state")
+    lic.add_argument("--state", choices=["ok", "warn", "exhausted", "expired"])
+    lic.add_argument("--as-of", type=_date, help="YYYY-MM-DD the states are for (today)")
+    lic.add_argument("--lines", type=int, default=20, help="consuming lines per licence")
+    lic.add_argument("--format", **FORMATS)
 
 
 def locked_message(db: str, detail: str) -> str:

@@ -2,7 +2,7 @@
 
 Only this module asks numba whether CUDA is available, once, and logs why it
 chose what it chose. Every kernel call goes through here: `rollup`, `screen`,
-`read_floor`, `json_lines` (the JSON feed scan), `key_search` (the key index)
+`licences`, `read_floor`, `json_lines` (the JSON feed scan), `key_search` (the key index)
 and `warm_up`; the CPU path never imports numba.cuda. The array contract
 (rows of codes, flag bits, out columns, err slots) is kernels.layout.
 """
@@ -97,6 +97,18 @@ def screen(*, out: np.ndarray, which: str | None = None, **arrays) -> None:
     cpu.screen(**arrays, n_threads=threads(), out=out)
 
 
+def licences(*, out: np.ndarray, which: str | None = None, **arrays) -> dict:
+    """The licence check: fills out (the screen's flags, verdicts in the bits from
+    layout.LIC_SHIFT) and returns the candidates' depletion; see kernels.licences."""
+    if (which or backend()) == "cuda":
+        from kernels import licences_cuda
+
+        return licences_cuda.check(out=out, **arrays)
+    from kernels import licences as impl
+
+    return impl.check(out=out, n_threads=threads(), **arrays)
+
+
 def read_floor(columns: tuple[np.ndarray, ...], out: np.ndarray) -> None:
     """Sum the given columns' bytes as uint64 words: the time floor for reading them."""
     from kernels import cpu
@@ -126,6 +138,7 @@ def warm_up(which: str | None = None) -> float:
     which = which or backend()
     _warm_rollup(which)
     _warm_screen(which)
+    _warm_licences(which)
     read_floor((np.zeros(8, np.uint64),), np.zeros(1, np.uint64))
     json_lines(b'[{"a": 1}]', True)
     key_search(np.arange(4, dtype=np.uint64), np.arange(2, dtype=np.uint64), np.zeros(2, bool))
@@ -162,4 +175,21 @@ def _warm_screen(which: str, n: int = 8) -> None:
         rule_dest=per_country, rule_buyer=per_country, rule_origin=per_country,
         rule_product=np.zeros((1, 1), np.bool_), rule_exempt=per_country,
         out=np.zeros(n, np.uint64), which=which,
+    )  # fmt: skip
+
+
+def _warm_licences(which: str, n: int = 8) -> None:
+    codes = np.zeros((L.N_SOURCES, n), np.uint16)
+    one_i64 = np.zeros(1, np.int64)
+    cells = np.ones((1, 1, 1), np.int64)
+    licences(
+        licence=np.ones(n, np.uint16), flags=np.full(n, L.ACTIVE, np.uint8), day=codes[L.DAY],
+        chip=codes[L.CHIP], destination=codes[L.DESTINATION], entity=codes[L.ENTITY],
+        currency=codes[L.CURRENCY], amount=np.ones(n, np.int64), quantity=np.ones(n, np.int32),
+        lic_slot=np.array([-1, 0], np.int32), lic_kind=one_i64, lic_from=one_i64 * 0,
+        lic_to=one_i64 - 1, lic_holder=one_i64, lic_chip_lo=one_i64 - 1, lic_chip_hi=one_i64,
+        lic_chip_items=np.zeros(1, np.int32), lic_dest_lo=one_i64 - 1, lic_dest_hi=one_i64,
+        lic_dest_items=np.zeros(1, np.int32), lic_target=one_i64, qty_limit=one_i64 - 1,
+        val_limit=one_i64 - 1, num=cells, den=cells, ratio=np.ones((1, 1, 1)), fast_max=cells,
+        day0=np.int64(0), out=np.zeros(n, np.uint8), which=which,
     )  # fmt: skip

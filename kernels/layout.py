@@ -15,9 +15,28 @@ SOURCES = (
 )  # fmt: skip
 N_SOURCES = len(SOURCES)
 
-# Bits of the per-entry `flags` byte.
-LEASE, REVIEWED, LICENSED, ACTIVE = 1, 2, 4, 8
-N_FLAG_VALUES = 16  # flags carry 4 bits: the screen's flag table has one row per value
+# Bits of the per-entry `flags` byte. The resident flags carry LEASE, REVIEWED and
+# ACTIVE; LICENSED and NOTIFIED are derived per read by the licence check
+# (kernels.licences): covered by a licence or exception on file / by any licence on file.
+LEASE, REVIEWED, LICENSED, ACTIVE, NOTIFIED = 1, 2, 4, 8, 16
+N_FLAG_VALUES = 32  # the screen reads 5 bits: its flag table has one row per value
+# The licence check writes its verdict in the bits above them: flags >> LIC_SHIFT.
+LIC_SHIFT = 5
+LIC_NONE = 0  # not an active line, or it names no licence
+LIC_COVERED = 1  # a licence on file, valid on the order day, in scope, not exhausted
+LIC_NOT_ON_FILE = 2
+LIC_EXPIRED = 3  # not valid on the order day (before valid_from or after valid_to)
+LIC_OUT_OF_SCOPE = 4  # chip, destination or holder not covered
+LIC_EXHAUSTED = 5  # the running total through this line passes a cap (+ overrun)
+LIC_NO_RATE = 6  # its value cannot be converted into the licence currency on that day
+LIC_REASONS = (
+    None, None, "licence_not_on_file", "licence_expired", "licence_out_of_scope",
+    "licence_exhausted", "licence_no_rate",
+)  # fmt: skip
+# Licence kinds: `lic_kind[slot]`. A notification satisfies a notification rule only.
+LIC_KINDS = ("licence", "notification", "exception")
+NO_CAP = -1  # a licence without a quantity or value cap
+SCOPE_ALL = -1  # lic_chip_lo / lic_dest_lo: the licence covers every chip / destination
 
 # Export-rule kinds: `rule_kind[r]` is the index of the rule's kind in RULE_KINDS.
 TPP_LICENSE, TPP_NOTIFY, PRODUCT_LICENSE, PRODUCT_CAUTION, LEASE_IDENTITY = range(5)

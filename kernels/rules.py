@@ -4,14 +4,15 @@ A rule flags a line when three independent factors all hold (DESIGN section 1):
   * the chip: its origin is covered, and it is in the rule's band or product list;
   * the parties: the destination or the buyer's (parent's) HQ is in scope, or,
     for a caution rule, the buyer is not exempt;
-  * the line's own flags: no licence, or a lease without identity review;
+  * the line's own flags: no licence on file that covers it (the licence check's
+    LICENSED / NOTIFIED bits), or a lease without identity review;
 and the rule is in force on the order day. Each factor depends on one small
 key (chip; entity x destination; flags; day), so `tables` evaluates it once per
 key and rule into a bit set over rules, and the per-line kernel is four table
 reads ANDed together: no loop over rules, no floats, no branches per line.
 
 Rule kinds, the columns of rule_num[r] and the flag bits are named in
-kernels.layout (RULE_KINDS, RULE_NUM, LEASE/REVIEWED/LICENSED/ACTIVE).
+kernels.layout (RULE_KINDS, RULE_NUM, LEASE/REVIEWED/LICENSED/ACTIVE/NOTIFIED).
 """
 
 from __future__ import annotations
@@ -56,12 +57,19 @@ def party_factor(kind, dest_hit, buyer_hit, exempt_buyer):
 
 
 @register_jitable
-def flag_factor(kind, is_lease, reviewed, has_license, active):
-    """Whether the line's own flags leave it flagged (only active lines ever are)."""
+def flag_factor(kind, is_lease, reviewed, licensed, notified, active):
+    """Whether the line's own flags leave it flagged (only active lines ever are).
+
+    licensed / notified come from the licence check (kernels.licences): a licence or
+    exception on file that covers the line satisfies a licence rule; any licence on
+    file that covers it, a notification included, satisfies a notification rule.
+    """
     if not active:
         return False
-    if kind == L.TPP_LICENSE or kind == L.TPP_NOTIFY or kind == L.PRODUCT_LICENSE:
-        return not has_license
+    if kind == L.TPP_LICENSE or kind == L.PRODUCT_LICENSE:
+        return not licensed
+    if kind == L.TPP_NOTIFY:
+        return not notified
     if kind == L.PRODUCT_CAUTION:
         return True
     if kind == L.LEASE_IDENTITY:
@@ -104,12 +112,13 @@ def tables(
                 if party_factor(kind, rule_dest[r, dest], buyer, rule_exempt[r, hq]):
                     party_bits[e * n_dest + dest] |= bit
         for f in range(L.N_FLAG_VALUES):
-            lease, reviewed, licensed = (
+            lease, reviewed, licensed, notified = (
                 (f & L.LEASE) != 0,
                 (f & L.REVIEWED) != 0,
                 (f & L.LICENSED) != 0,
+                (f & L.NOTIFIED) != 0,
             )
-            if flag_factor(kind, lease, reviewed, licensed, (f & L.ACTIVE) != 0):
+            if flag_factor(kind, lease, reviewed, licensed, notified, (f & L.ACTIVE) != 0):
                 flag_bits[f] |= bit
     return day_bits, chip_bits, party_bits, flag_bits
 

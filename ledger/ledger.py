@@ -12,6 +12,7 @@ go through `load_reference`, which refreshes the resident lookups in step.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
 import threading
@@ -176,6 +177,12 @@ class Ledger:
         offset: int = 0,
     ) -> dict:  # fmt: skip
         return self.reads.compliance(fiscal_year, rule, limit, offset)
+
+    def licences(
+        self, state: str | None = None, as_of: dt.date | None = None, lines: int = 20
+    ) -> dict:
+        """The licence register: used and remaining per licence, state, consuming lines."""
+        return self.reads.licences(state, as_of, lines)
 
     def sql(self, sql: str, max_rows: int = 10_000, timeout_s: float = 5.0):
         return self.store.read_only_sql(sql, max_rows=max_rows, timeout_s=timeout_s)

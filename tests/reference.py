@@ -85,3 +85,143 @@ def rollup(
         mask |= sum(1 << k for k, ok in enumerate(fits) if not ok)
         out.append([v if ok else L.OUT_OF_RANGE for v, ok in zip(row, fits, strict=True)])
     return out, bad, mask
+
+
+# -- licences ------------------------------------------------------------
+
+
+def current_lines(feeds: list[str]) -> list[dict]:
+    """The open lines after these CSV feeds, in plain Python: a higher revision replaces a
+    line (and takes a later place in feed order), a cancellation removes it."""
+    lines: dict[tuple, dict] = {}
+    seq = 0
+    for text in feeds:
+        for row in feed_rows(text):
+            key = (row["order_id"], int(row["line_no"]))
+            seq += 1
+            if row.get("status") == "cancelled":
+                lines.pop(key, None)
+                continue
+            lines[key] = {**row, "seq": seq}
+    return list(lines.values())
+
+
+def licence_check(lines: list[dict], licences: list[dict], rates) -> dict:
+    """DESIGN section 1 in Decimal and Fraction: {(order_id, line_no): (verdict, used
+    quantity through, used value through)} for each line naming a licence, and
+    {licence_id: (used quantity, used value)}.
+
+    Lines consume in order of order date, then feed order; only lines a licence covers
+    by date and scope consume it; such a line is covered while the running totals
+    through it are within the caps plus overrun_pct (exact), and its value is its
+    amount converted into the licence currency at its order-date rate, half-even.
+    """
+    from fractions import Fraction
+
+    by_id = {r["licence_id"]: r for r in licences}
+    used = {r["licence_id"]: [0, 0] for r in licences}
+    verdicts: dict[tuple, tuple] = {}
+
+    def fits(total: int, cap, pct) -> bool:
+        return cap in (None, "") or total <= Fraction(int(cap)) * (100 + Fraction(str(pct))) / 100
+
+    def in_list(value: str, listed) -> bool:
+        return listed == "all" or value in listed
+
+    for ln in sorted(lines, key=lambda x: (x["order_date"], x["seq"])):
+        ref, key = ln.get("license_ref") or "", (ln["order_id"], int(ln["line_no"]))
+        if not ref:
+            continue
+        lic = by_id.get(ref)
+        day = dt.date.fromisoformat(ln["order_date"])
+        if lic is None:
+            verdicts[key] = ("licence_not_on_file", None, None)
+            continue
+        to = lic.get("valid_to")
+        if day < dt.date.fromisoformat(lic["valid_from"]) or (
+            to and day > dt.date.fromisoformat(to)
+        ):
+            verdicts[key] = ("licence_expired", None, None)
+            continue
+        if not (
+            ln["entity"] == lic["holder"]
+            and in_list(ln["chip_model"], lic["chips"])
+            and in_list(ln["destination"], lic["destinations"])
+        ):
+            verdicts[key] = ("licence_out_of_scope", None, None)
+            continue
+        amount = Decimal(ln["quantity"]) * Decimal(ln["unit_price"])
+        value = convert(amount, ln["currency"], lic.get("currency", "USD"), day, rates)
+        u = used[ref]
+        u[0] += int(ln["quantity"])
+        u[1] += value
+        pct = lic.get("overrun_pct", 0)
+        ok = fits(u[0], lic.get("max_quantity"), pct) and fits(
+            u[1], _minor(lic.get("max_value"), lic.get("currency", "USD")), pct
+        )
+        verdicts[key] = (None if ok else "licence_exhausted", u[0], u[1])
+    return {"lines": verdicts, "used": {k: tuple(v) for k, v in used.items()}}
+
+
+def _minor(value, currency: str):
+    if value in (None, ""):
+        return None
+    return int(Decimal(str(value)).scaleb(MINOR_EXPONENT[currency]))
+
+
+def _licence_verdict(a: dict, i: int) -> int:
+    """Pass 1 on entry i: none, not on file, expired, out of scope, or a candidate."""
+    code = int(a["licence"][i])
+    if not int(a["flags"][i]) & L.ACTIVE or not code:
+        return L.LIC_NONE
+    s = int(a["lic_slot"][code])
+    d = int(a["day"][i])
+
+    def scope(name: str, c: int) -> bool:
+        lo, hi = int(a[f"lic_{name}_lo"][s]), int(a[f"lic_{name}_hi"][s])
+        return lo == L.SCOPE_ALL or c in [int(x) for x in a[f"lic_{name}_items"][lo:hi]]
+
+    if s < 0:
+        return L.LIC_NOT_ON_FILE
+    if d < a["lic_from"][s] or (a["lic_to"][s] >= 0 and d > a["lic_to"][s]):
+        return L.LIC_EXPIRED
+    if (int(a["lic_holder"][s]) != int(a["entity"][i])
+            or not scope("chip", int(a["chip"][i]))
+            or not scope("dest", int(a["destination"][i]))):  # fmt: skip
+        return L.LIC_OUT_OF_SCOPE
+    return L.LIC_COVERED
+
+
+def licence_kernel(a: dict) -> tuple[list[int], dict]:
+    """kernels.licences on its own arrays, in plain Python ints: (out per entry, candidates
+    as {entry: (value, cum_q, cum_v)})."""
+    resident = L.LEASE | L.REVIEWED | L.ACTIVE
+    out, cands = [], []
+    for i in range(len(a["licence"])):
+        v = _licence_verdict(a, i)
+        if v == L.LIC_COVERED:
+            cands.append((int(a["lic_slot"][int(a["licence"][i])]), int(a["day"][i]), i))
+        out.append((int(a["flags"][i]) & resident) | (v << L.LIC_SHIFT))
+    result = {}
+    run: dict[int, list[int]] = {}
+    num, den, day0 = a["num"], a["den"], int(a["day0"])
+    for s, d, i in sorted(cands):
+        t, c = int(a["lic_target"][s]), int(a["currency"][i])
+        r = run.setdefault(s, [0, 0])
+        r[0] += int(a["quantity"][i])
+        ok_cell = 0 <= d - day0 < num.shape[2] and num[t, c, d - day0] > 0
+        value = half_even_div(int(a["amount"][i]) * int(num[t, c, d - day0]),
+                              int(den[t, c, d - day0])) if ok_cell else None  # fmt: skip
+        r[1] += value or 0
+        qlim, vlim = int(a["qty_limit"][s]), int(a["val_limit"][s])
+        verdict = L.LIC_COVERED
+        if value is None:
+            verdict = L.LIC_NO_RATE
+        elif (qlim != L.NO_CAP and r[0] > qlim) or (vlim != L.NO_CAP and r[1] > vlim):
+            verdict = L.LIC_EXHAUSTED
+        if verdict != L.LIC_COVERED:
+            out[i] = (out[i] & resident) | (verdict << L.LIC_SHIFT)
+        else:
+            out[i] |= L.NOTIFIED if a["lic_kind"][s] == 1 else L.NOTIFIED | L.LICENSED
+        result[i] = (value, r[0], r[1])
+    return out, result

@@ -211,7 +211,7 @@ def _random_screen_inputs(rng, n: int = 200, n_chips: int = 5, n_rules: int = 5)
         "destination": rng.integers(0, 6, n).astype(np.uint16),
         "entity": rng.integers(0, 3, n).astype(np.uint16),
         "day": rng.integers(0, 40, n).astype(np.uint16),
-        "flags": rng.integers(0, 16, n).astype(np.uint8),
+        "flags": rng.integers(0, 256, n).astype(np.uint8),  # verdict bits above 5 are ignored
         "chip_tpp": np.array([15832.0, 2368.0, 4992.0, 1548.0, 3000.0])[:n_chips],
         "chip_area": np.array([814.0, 814.0, 826.0, 295.0, 600.0])[:n_chips],
         "chip_origin": rng.integers(0, 2, n_chips).astype(np.int32),
@@ -254,13 +254,14 @@ def _screen_reference(a: dict) -> list[int]:
                     or (parent >= 0 and a["rule_buyer"][r, parent])
                 )
                 licensed, lease, reviewed = bool(f & 4), bool(f & 1), bool(f & 2)
+                notified = bool(f & 16)  # a notification rule asks for any licence on file
                 kind = int(a["rule_kind"][r])
                 hit = {
                     0: scoped
                     and not licensed
                     and (tpp >= t_min or (tpp >= t_dense and pd >= p_dense)),
                     1: scoped
-                    and not licensed
+                    and not notified
                     and tpp < t_max
                     and (
                         (t_min <= tpp and p_min <= pd < p_max)

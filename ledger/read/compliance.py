@@ -13,6 +13,7 @@ from ledger.domain.schema import MAX_PAGE_LINES, day_of
 from ledger.read.dims import (
     _bad_param,
 )
+from ledger.read.licences import LICENCE_RULE_KINDS
 from ledger.resident import columns as C
 
 if TYPE_CHECKING:
@@ -27,7 +28,10 @@ def _reason(rule: dict, line: dict) -> str:
     chip, dest = line["chip_model"], line["destination"]
     kind = rule["kind"]
     if kind == "tpp_license":
-        return f"{chip} is in the 3A090.a band; licence needed for {dest} or this buyer, none given"
+        return (
+            f"{chip} is in the 3A090.a band; licence needed for {dest} or this buyer, "
+            "none on file covers it"
+        )
     if kind == "tpp_notify":
         return f"{chip} is in the 3A090.b band; notification needed for {dest} or this buyer"
     if kind == "product_license":
@@ -89,7 +93,7 @@ class Compliance:
         if self.cols.n and lk.rules:
             dispatch.screen(
                 chip=codes[C.CHIP], destination=codes[C.DESTINATION], entity=codes[C.ENTITY],
-                day=codes[C.DAY], flags=view["flags"], chip_tpp=lk.chip_tpp,
+                day=codes[C.DAY], flags=self.screen_flags(), chip_tpp=lk.chip_tpp,
                 chip_area=lk.chip_area, chip_origin=lk.chip_origin, entity_hq=lk.entity_hq,
                 entity_parent_hq=lk.entity_parent_hq, out=out, which=self.backend,
                 **self._rule_arrays(),
@@ -149,13 +153,18 @@ class Compliance:
             ).to_pylist()
         }
         lines = []
+        licence_state = self._licence_state()  # the licence check behind licence flags
         for seq, k in zip(entry_seqs, rule_idx, strict=True):
             d, r = details[int(seq)], rules[int(k)]
+            evidence = None
+            if r["kind"] in LICENCE_RULE_KINDS:
+                evidence = self.licence_evidence(licence_state, int(seq), r["kind"],
+                                                 d["license_ref"])  # fmt: skip
             lines.append(
                 {"order_id": d["order_id"], "line_no": d["line_no"], "revision": d["revision"],
                  "entity": d["entity"], "order_date": d["order_date"].isoformat(),
                  "chip_model": d["chip_model"], "destination": d["destination"],
                  "rule_id": r["rule_id"], "kind": r["kind"], "severity": r["severity"],
-                 "reason": _reason(r, d)}
+                 "reason": _reason(r, d), "evidence": evidence}
             )  # fmt: skip
         return lines

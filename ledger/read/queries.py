@@ -20,6 +20,7 @@ from ledger.read.conversion import Conversions
 from ledger.read.dims import (
     Dimensions,
 )
+from ledger.read.licences import Licences
 from ledger.read.rollup import Rollups
 from ledger.read.sharing import KernelObserver, Sharing
 from ledger.read.sourcing import Sourcing
@@ -36,7 +37,9 @@ def warm_kernels(backend: str | None = None) -> float:
     return dispatch.warm_up(backend)
 
 
-class Queries(Totals, Budgets, Sourcing, Compliance, Rollups, Conversions, Dimensions, Sharing):
+class Queries(
+    Totals, Budgets, Sourcing, Compliance, Licences, Rollups, Conversions, Dimensions, Sharing
+):
     """The read use cases, over resident columns kept in step with the ledger."""
 
     def __init__(self, store: Store, cols: ResidentColumns, backend: str | None = None):

@@ -150,7 +150,28 @@ def _finish_rule(clean: dict) -> list[tuple[str, str]]:
     return faults
 
 
-_FINISH = {"budgets": _finish_budget, "fx_rates": _finish_rate, "export_rules": _finish_rule}
+def _finish_licence(clean: dict) -> list[tuple[str, str]]:
+    """max_value in minor units of the licence's currency; valid_to not before valid_from."""
+    faults = []
+    if clean.get("max_value_minor") is not None and clean.get("currency") is not None:
+        try:
+            minor = to_minor(clean["max_value_minor"], clean["currency"])
+            if not 0 <= minor <= MAX_LINE_AMOUNT_MINOR * 1000:
+                raise ValueError("max_value out of range")
+            clean["max_value_minor"] = minor
+        except (ValueError, InvalidOperation) as e:
+            clean["max_value_minor"] = None
+            faults.append(("max_value", str(e)))
+    start, end = clean.get("valid_from"), clean.get("valid_to")
+    if start and end and end < start:
+        faults.append(("valid_to", "is before valid_from"))
+    return faults
+
+
+_FINISH = {
+    "budgets": _finish_budget, "fx_rates": _finish_rate, "export_rules": _finish_rule,
+    "licences": _finish_licence,
+}  # fmt: skip
 
 
 def load(store, name: str, data: bytes, fmt: str) -> int:
@@ -162,6 +183,8 @@ def load(store, name: str, data: bytes, fmt: str) -> int:
         _check_budget_refs(store, arrow)
     if table == "entities":
         _check_fiscal_year_start(store, arrow)
+    if table == "licences":
+        _check_licence_refs(store, arrow)
     return store.replace_reference(table, arrow)
 
 
@@ -194,6 +217,21 @@ def _check_budget_refs(store, arrow: pa.Table) -> None:
         for i, e in enumerate(arrow["entity"].to_pylist())
         if e not in entities
     ]
+    if errors:
+        raise invalid(errors, len(errors), what="reference")
+
+
+def _check_licence_refs(store, arrow: pa.Table) -> None:
+    """A licence names a known holder and known chips: a typo would silently cover nothing."""
+    view = store.reference_view()
+    errors = [
+        RowError(i, "holder", f"unknown entity {h!r}")
+        for i, h in enumerate(arrow["holder"].to_pylist())
+        if h not in view.entity_fy_start_month
+    ]
+    for i, chips in enumerate(arrow["chips"].to_pylist()):
+        unknown = [c for c in chips.split(",") if chips != "*" and c not in view.chips]
+        errors += [RowError(i, "chips", f"unknown chip model {c!r}") for c in unknown[:3]]
     if errors:
         raise invalid(errors, len(errors), what="reference")
 
@@ -237,6 +275,11 @@ def as_rows(store, name: str) -> list[dict]:
             from ledger.domain.money import format_minor
 
             r["amount"] = format_minor(r.pop("amount_minor"), r["currency"])
+        if table == "licences":
+            from ledger.domain.money import format_minor
+
+            minor = r.pop("max_value_minor")
+            r["max_value"] = None if minor is None else format_minor(minor, r["currency"])
         if table == "export_rules":
             r["params"] = json.loads(r["params"])
     return rows

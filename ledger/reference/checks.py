@@ -200,6 +200,26 @@ def _destinations(v) -> str:
     return ",".join(sorted({_country(x) for x in items}))
 
 
+def _chips(v) -> str:
+    """`all`, or a list of chip model names (a JSON list, or text split on `,` / `;`):
+    stored as `*` or the sorted names joined by commas (so a name may hold no comma)."""
+    if isinstance(v, list):
+        items = v
+    else:
+        s = _text(v, 2000)
+        if s.lower() in ("all", "*"):
+            return "*"
+        items = [x.strip() for x in s.replace(";", ",").split(",") if x.strip()]
+    if not items:
+        raise ValueError("name at least one chip model, or all")
+    if not all(isinstance(x, str) for x in items):
+        raise ValueError("chip models must be names (strings)")
+    names = {_text(x) for x in items}
+    if any("," in x for x in names):
+        raise ValueError("a chip model name in a list may not contain a comma")
+    return ",".join(sorted(names))
+
+
 def _params(v) -> dict:
     if isinstance(v, str):  # CSV carries params as JSON text
         try:

@@ -136,6 +136,40 @@ TABLES: tuple[Table, ...] = (
                "violation or warning"),
         Column("source", "VARCHAR NOT NULL", _source(True), _SOURCE_DOC),
     ), "Export-control rules as data, effective-dated, each with its source."),
+    Table("licences", "licences", ("licence_id",), (
+        Column("licence_id", "VARCHAR NOT NULL", ck._text,
+               "the reference lines name in `license_ref`"),
+        Column("authority", "VARCHAR NOT NULL", ck._text, "who issued it (e.g. US BIS)"),
+        Column("kind", "VARCHAR NOT NULL", ck._one_of("licence", "notification", "exception"),
+               "licence or exception (satisfies licence and notification rules), or "
+               "notification (satisfies notification rules only)"),
+        Column("holder", "VARCHAR NOT NULL", ck._text,
+               "the buying entity it is issued to (a known entity)"),
+        Column("chips", "VARCHAR NOT NULL", ck._chips, "chip models it covers (list, or all)"),
+        Column("destinations", "VARCHAR NOT NULL", ck._destinations,
+               "countries it covers (list, or all)"),
+        Column("valid_from", "DATE NOT NULL", ck._date, "first order day it covers",
+               pa.date32()),
+        Column("valid_to", "DATE", ck._opt_date, "last order day it covers (optional)",
+               pa.date32()),
+        Column("max_quantity", "BIGINT", ck._opt_int(0, 10**12),
+               "units it allows in all (optional: no cap)", pa.int64()),
+        Column("max_value_minor", "BIGINT", _optional(ck._amount),
+               "value it allows in all (a decimal in `currency`, stored in minor units; "
+               "optional: no cap)", pa.int64(), sent_as="max_value"),
+        Column("currency", "VARCHAR NOT NULL DEFAULT 'USD'", _optional(ck._currency, "USD"),
+               "currency of max_value; lines convert at their order-date rate"),
+        Column("overrun_pct", "DECIMAL(9,4) NOT NULL DEFAULT 0",
+               _optional(ck._decimal(Decimal(0), Decimal(100), "overrun_pct", places=4),
+                         Decimal(0)),
+               "tolerance over the caps, in percent (default 0)", pa.decimal128(9, 4)),
+        Column("warn_share", "DECIMAL(7,6) NOT NULL DEFAULT 0.9",
+               _optional(ck._decimal(Decimal(0), Decimal(1), "warn_share"), Decimal("0.9")),
+               "utilisation from which the state is `warn` (default 0.9)", _SHARE),
+        Column("source", "VARCHAR NOT NULL", _source(True),
+               "the licence document (number, date, issuing office)"),
+    ), "Export licences, notifications and licence exceptions on file: depleting budgets "
+       "that lines name in `license_ref`."),
 )  # fmt: skip
 
 BY_NAME: dict[str, Table] = {t.name: t for t in TABLES}

@@ -18,8 +18,8 @@ import numpy as np
 from kernels.layout import N_SOURCES
 from ledger.resident.dictionary import Dictionary
 
-CACHE_VERSION = 1
-ARRAYS = ("amount", "quantity", "lines", "flags")
+CACHE_VERSION = 2  # 2: the licence column; flags no longer carry LICENSED
+ARRAYS = ("amount", "quantity", "lines", "flags", "licence")  # one value per entry
 
 
 def save(cols, store, directory: Path) -> None:

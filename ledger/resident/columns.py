@@ -4,7 +4,9 @@ Loaded from DuckDB once, then extended in place after each committed append
 (capacity grows by half again when full), never rebuilt per query. Every
 dimension is a uint16 dictionary code in one 2-D array `codes[src, i]`, so a
 kernel can read any set of dimensions by row number. Per entry: 10 codes x 2
-bytes + amount 8 + quantity 4 + lines 1 + flags 1 = 34 bytes.
+bytes + amount 8 + quantity 4 + lines 1 + flags 1 + licence 2 = 36 bytes. `licence` is the
+code of the line's licence reference (0 when it names none): the licence check
+(ledger.read.licences) reads it.
 
 Reference data sits beside them as small dense lookup tables (`Lookups`),
 rebuilt whenever a reference table changes. The DuckDB file stays the source
@@ -53,6 +55,7 @@ from ledger.domain.schema import (
 )
 from ledger.domain.validate import COUNTRY_CODES
 from ledger.resident import cache
+from ledger.resident.cache import ARRAYS as RESIDENT_ARRAYS
 from ledger.resident.dictionary import MAX_CODES, Dictionary, too_many_values  # noqa: F401
 
 EPOCH = FIRST_DATE
@@ -81,6 +84,7 @@ class Lookups:
     rules: list[dict] = field(default_factory=list)
     budgets: list[dict] = field(default_factory=list)
     policies: list[dict] = field(default_factory=list)
+    licences: list[dict] = field(default_factory=list)  # the licences on file, by licence_id
 
 
 class ResidentColumns:
@@ -95,6 +99,7 @@ class ResidentColumns:
         self.quantity = np.zeros(0, np.int32)
         self.lines = np.zeros(0, np.int8)
         self.flags = np.zeros(0, np.uint8)
+        self.licence = np.zeros(0, np.uint16)
         self.dicts = {
             "entity": Dictionary(name="entity"),
             "supplier": Dictionary(name="supplier"),
@@ -105,6 +110,8 @@ class ResidentColumns:
             "acquisition": Dictionary(list(ACQUISITIONS), frozen=True, name="acquisition"),
             "currency": Dictionary(CURRENCIES, frozen=True, name="currency"),
             "status": Dictionary(list(STATUSES), frozen=True, name="status"),
+            # code 0 is "names no licence"; at most MAX_CODES distinct references
+            "license_ref": Dictionary([""], name="license_ref"),
         }
         # which codes occur, per source row (so group indexes stay compact)
         self.seen = np.zeros((N_SOURCES, 2**16), np.bool_)
@@ -227,6 +234,7 @@ class ResidentColumns:
             r["params"] = json.loads(r["params"])
         lk.budgets = store.reference("budgets").to_pylist()
         lk.policies = store.reference("sourcing_policies").to_pylist()
+        lk.licences = store.reference("licences").to_pylist()
         return lk
 
     def _rates(self, store, lk: Lookups) -> None:
@@ -278,7 +286,7 @@ class ResidentColumns:
         codes[:, : self.n] = self.codes[:, : self.n]
         self.codes = codes
         for name, dtype in [("amount", np.int64), ("quantity", np.int32), ("lines", np.int8),
-                            ("flags", np.uint8)]:  # fmt: skip
+                            ("flags", np.uint8), ("licence", np.uint16)]:  # fmt: skip
             grown = np.zeros(cap, dtype)
             grown[: self.n] = getattr(self, name)[: self.n]
             setattr(self, name, grown)
@@ -301,14 +309,15 @@ class ResidentColumns:
         flags = (
             np.asarray(pc.equal(entries["acquisition"], "lease"), bool).astype(np.uint8) * LEASE
             | np.asarray(entries["identity_reviewed"], bool).astype(np.uint8) * REVIEWED
-            | np.asarray(pc.is_valid(entries["license_ref"]), bool).astype(np.uint8) * LICENSED
         )
+        refs = pc.fill_null(entries["license_ref"].cast(pa.string()), "")
         return {
             "codes": codes,
             "amount": entries["amount_minor"].to_numpy(zero_copy_only=False).astype(np.int64),
             "quantity": entries["quantity"].to_numpy(zero_copy_only=False).astype(np.int32),
             "lines": entries["lines"].to_numpy(zero_copy_only=False).astype(np.int8),
             "flags": flags.astype(np.uint8),
+            "licence": self.dicts["license_ref"].encode(refs, grow=grow),
         }
 
     def _append_batch(self, entries: pa.Table, active) -> None:
@@ -320,6 +329,7 @@ class ResidentColumns:
         self.amount[lo:hi] = enc["amount"]
         self.quantity[lo:hi] = enc["quantity"]
         self.lines[lo:hi] = enc["lines"]
+        self.licence[lo:hi] = enc["licence"]
         act = np.asarray(pc.fill_null(active, False), bool)
         self.flags[lo:hi] = enc["flags"] | (act.astype(np.uint8) * ACTIVE)
         for row in range(N_SOURCES):
@@ -350,9 +360,7 @@ class ResidentColumns:
 
     def nbytes_per_entry(self) -> float:
         per = self.codes.dtype.itemsize * N_SOURCES
-        per += sum(
-            getattr(self, k).dtype.itemsize for k in ("amount", "quantity", "lines", "flags")
-        )
+        per += sum(getattr(self, k).dtype.itemsize for k in RESIDENT_ARRAYS)
         return float(per)
 
     def view(self) -> dict[str, np.ndarray]:
@@ -365,4 +373,5 @@ class ResidentColumns:
             "quantity": self.quantity[:n],
             "lines": self.lines[:n],
             "flags": self.flags[:n],
+            "licence": self.licence[:n],
         }
