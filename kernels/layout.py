@@ -15,9 +15,10 @@ SOURCES = (
 )  # fmt: skip
 N_SOURCES = len(SOURCES)
 
-# Bits of the per-entry `flags` byte.
-LEASE, REVIEWED, LICENSED, ACTIVE = 1, 2, 4, 8
-N_FLAG_VALUES = 16  # flags carry 4 bits: the screen's flag table has one row per value
+# Bits of the per-entry `flags` byte. IDENTITY_MISSING: a lease that names no owner or no
+# operator (accepted, and flagged by lease_identity whatever identity_reviewed says).
+LEASE, REVIEWED, LICENSED, ACTIVE, IDENTITY_MISSING = 1, 2, 4, 8, 16
+N_FLAG_VALUES = 32  # flags carry 5 bits: the screen's flag table has one row per value
 
 # Export-rule kinds: `rule_kind[r]` is the index of the rule's kind in RULE_KINDS.
 TPP_LICENSE, TPP_NOTIFY, PRODUCT_LICENSE, PRODUCT_CAUTION, LEASE_IDENTITY = range(5)

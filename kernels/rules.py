@@ -11,7 +11,7 @@ key and rule into a bit set over rules, and the per-line kernel is four table
 reads ANDed together: no loop over rules, no floats, no branches per line.
 
 Rule kinds, the columns of rule_num[r] and the flag bits are named in
-kernels.layout (RULE_KINDS, RULE_NUM, LEASE/REVIEWED/LICENSED/ACTIVE).
+kernels.layout (RULE_KINDS, RULE_NUM, LEASE/REVIEWED/LICENSED/ACTIVE/IDENTITY_MISSING).
 """
 
 from __future__ import annotations
@@ -56,8 +56,11 @@ def party_factor(kind, dest_hit, buyer_hit, exempt_buyer):
 
 
 @register_jitable
-def flag_factor(kind, is_lease, reviewed, has_license, active):
-    """Whether the line's own flags leave it flagged (only active lines ever are)."""
+def flag_factor(kind, is_lease, reviewed, has_license, active, identity_missing):
+    """Whether the line's own flags leave it flagged (only active lines ever are).
+
+    A lease naming no owner or operator cannot have had their identity reviewed: it is
+    flagged even when identity_reviewed says true."""
     if not active:
         return False
     if kind == L.TPP_LICENSE or kind == L.TPP_NOTIFY or kind == L.PRODUCT_LICENSE:
@@ -65,7 +68,7 @@ def flag_factor(kind, is_lease, reviewed, has_license, active):
     if kind == L.PRODUCT_CAUTION:
         return True
     if kind == L.LEASE_IDENTITY:
-        return is_lease and not reviewed
+        return is_lease and (identity_missing or not reviewed)
     return False
 
 
@@ -109,7 +112,8 @@ def tables(
                 (f & L.REVIEWED) != 0,
                 (f & L.LICENSED) != 0,
             )
-            if flag_factor(kind, lease, reviewed, licensed, (f & L.ACTIVE) != 0):
+            active, missing = (f & L.ACTIVE) != 0, (f & L.IDENTITY_MISSING) != 0
+            if flag_factor(kind, lease, reviewed, licensed, active, missing):
                 flag_bits[f] |= bit
     return day_bits, chip_bits, party_bits, flag_bits
 

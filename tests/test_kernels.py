@@ -211,7 +211,7 @@ def _random_screen_inputs(rng, n: int = 200, n_chips: int = 5, n_rules: int = 5)
         "destination": rng.integers(0, 6, n).astype(np.uint16),
         "entity": rng.integers(0, 3, n).astype(np.uint16),
         "day": rng.integers(0, 40, n).astype(np.uint16),
-        "flags": rng.integers(0, 16, n).astype(np.uint8),
+        "flags": rng.integers(0, 32, n).astype(np.uint8),  # 16: IDENTITY_MISSING
         "chip_tpp": np.array([15832.0, 2368.0, 4992.0, 1548.0, 3000.0])[:n_chips],
         "chip_area": np.array([814.0, 814.0, 826.0, 295.0, 600.0])[:n_chips],
         "chip_origin": rng.integers(0, 2, n_chips).astype(np.int32),
@@ -254,6 +254,7 @@ def _screen_reference(a: dict) -> list[int]:
                     or (parent >= 0 and a["rule_buyer"][r, parent])
                 )
                 licensed, lease, reviewed = bool(f & 4), bool(f & 1), bool(f & 2)
+                named = not f & 16  # a lease naming its owner and operator
                 kind = int(a["rule_kind"][r])
                 hit = {
                     0: scoped
@@ -268,7 +269,7 @@ def _screen_reference(a: dict) -> list[int]:
                     ),
                     2: scoped and not licensed and bool(a["rule_product"][r, c]),
                     3: bool(a["rule_product"][r, c]) and not a["rule_exempt"][r, hq],
-                    4: lease and tpp >= t_min and not reviewed,
+                    4: lease and tpp >= t_min and not (reviewed and named),
                 }[kind]
                 if hit:
                     bits |= 1 << r

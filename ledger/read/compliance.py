@@ -13,6 +13,7 @@ from ledger.domain.schema import MAX_PAGE_LINES, day_of
 from ledger.read.dims import (
     _bad_param,
 )
+from ledger.read.evidence import chip_figures, evidence, lease_reason
 from ledger.resident import columns as C
 
 if TYPE_CHECKING:
@@ -35,7 +36,7 @@ def _reason(rule: dict, line: dict) -> str:
     if kind == "product_caution":
         return f"{chip} is named in guidance of {rule['effective_from']}: use carries a risk"
     if kind == "lease_identity":
-        return f"leased {chip}: owner and operator identity not reviewed"
+        return lease_reason(line)
     return kind
 
 
@@ -144,11 +145,13 @@ class Compliance:
             r["entry_seq"]: r
             for r in self.store.query(
                 "SELECT entry_seq, order_id, line_no, revision, entity, order_date, chip_model, "
-                "destination, acquisition, license_ref FROM line_entries "
+                "destination, acquisition, license_ref, supplier, owner, operator, "
+                "identity_reviewed FROM line_entries "
                 f"WHERE entry_seq IN ({seqs})"
             ).to_pylist()
         }
         lines = []
+        facts = self._facts()
         for seq, k in zip(entry_seqs, rule_idx, strict=True):
             d, r = details[int(seq)], rules[int(k)]
             lines.append(
@@ -156,6 +159,27 @@ class Compliance:
                  "entity": d["entity"], "order_date": d["order_date"].isoformat(),
                  "chip_model": d["chip_model"], "destination": d["destination"],
                  "rule_id": r["rule_id"], "kind": r["kind"], "severity": r["severity"],
-                 "reason": _reason(r, d)}
+                 "reason": _reason(r, d), "evidence": evidence(r, d, facts(d))}
             )  # fmt: skip
         return lines
+
+    def _facts(self):
+        """line -> the reference facts its evidence cites (chip figures, buyer HQ), read from
+        the resident lookups the screen itself used."""
+        lk, chips, entities = (
+            self.cols.lookups, self.cols.dicts["chip_model"].index, self.cols.dicts["entity"].index
+        )  # fmt: skip
+
+        def country(code: int) -> str | None:
+            return C.COUNTRIES[code] if code >= 0 else None
+
+        def facts(line: dict) -> dict:
+            c, e = chips[line["chip_model"]], entities[line["entity"]]
+            return {
+                "chip": chip_figures(float(lk.chip_tpp[c]), float(lk.chip_area[c])),
+                "chip_origin": country(int(lk.chip_origin[c])),
+                "buyer_hq": country(int(lk.entity_hq[e])),
+                "buyer_parent_hq": country(int(lk.entity_parent_hq[e])),
+            }
+
+        return facts

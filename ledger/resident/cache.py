@@ -18,7 +18,7 @@ import numpy as np
 from kernels.layout import N_SOURCES
 from ledger.resident.dictionary import Dictionary
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: flags carry IDENTITY_MISSING (older caches lack the bit: rebuilt)
 ARRAYS = ("amount", "quantity", "lines", "flags")
 
 

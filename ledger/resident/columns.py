@@ -33,6 +33,7 @@ from kernels.layout import (  # noqa: F401  (the array contract, re-exported for
     DESTINATION,
     ENTITY,
     FY,
+    IDENTITY_MISSING,
     LEASE,
     LICENSED,
     N_COUNTRIES,
@@ -81,6 +82,12 @@ class Lookups:
     rules: list[dict] = field(default_factory=list)
     budgets: list[dict] = field(default_factory=list)
     policies: list[dict] = field(default_factory=list)
+
+
+def _named(column) -> np.ndarray:
+    """True where a party column names someone (not null, not blank)."""
+    blank = pc.equal(pc.utf8_trim_whitespace(column), "")
+    return np.asarray(pc.fill_null(pc.invert(blank), False), bool)
 
 
 class ResidentColumns:
@@ -298,10 +305,13 @@ class ResidentColumns:
         codes[DAY] = day.astype(np.uint16)
         fy = entries["fiscal_year"].to_numpy(zero_copy_only=False) - FY0
         codes[FY] = fy.astype(np.uint16)
+        lease = np.asarray(pc.equal(entries["acquisition"], "lease"), bool)
         flags = (
-            np.asarray(pc.equal(entries["acquisition"], "lease"), bool).astype(np.uint8) * LEASE
+            lease.astype(np.uint8) * LEASE
             | np.asarray(entries["identity_reviewed"], bool).astype(np.uint8) * REVIEWED
             | np.asarray(pc.is_valid(entries["license_ref"]), bool).astype(np.uint8) * LICENSED
+            | (lease & ~(_named(entries["owner"]) & _named(entries["operator"]))).astype(np.uint8)
+            * IDENTITY_MISSING
         )
         return {
             "codes": codes,
