@@ -51,14 +51,12 @@ def _reference_sums(policy: dict) -> tuple[int, int]:
         else:
             is_domestic = SUPPLIERS[row["supplier"]]["hq_country"] == policy["jurisdiction"]
         qty = int(row["quantity"])
-        value = {
-            "spend": lambda: convert(
-                qty * Decimal(row["unit_price"]), row["currency"], policy["currency"],
-                dt.date.fromisoformat(row["order_date"]), RATES,
-            ),  # fmt: skip
-            "units": lambda: qty,
-            "tpp": lambda: qty * int(chip["tpp"]),
-        }[policy["metric"]]()
+        if policy["metric"] == "spend":
+            day = dt.date.fromisoformat(row["order_date"])
+            amount = qty * Decimal(row["unit_price"])
+            value = convert(amount, row["currency"], policy["currency"], day, RATES)
+        else:
+            value = qty * (int(chip["tpp"]) if policy["metric"] == "tpp" else 1)
         total += value
         domestic += value if is_domestic else 0
     return domestic, total
@@ -78,8 +76,15 @@ def _least(predicate, limit: int = 10**16) -> int | None:
     return lo
 
 
+def _meets(d: int, t: int, m: Fraction) -> bool:
+    """The policy's test as stated: share >= minimum; nothing in scope passes only m = 0."""
+    return (t > 0 and Fraction(d, t) >= m) if m else True
+
+
 def _reference_answer(d: int, t: int, m: Fraction) -> tuple[str, int | None, int | None]:
-    ok = (lambda dd, tt: tt > 0 and Fraction(dd, tt) >= m) if m else (lambda dd, tt: True)
+    def ok(dd, tt):
+        return _meets(dd, tt, m)
+
     if ok(d, t):
         # headroom: the most y with ok(d, t + y): one less than the least y that breaks it
         breaks = _least(lambda y: not ok(d, t + y))
@@ -139,7 +144,10 @@ def test_shortfall_and_headroom_are_the_exact_edges():
     for d, t, m in [(0, 0, "0.3"), (10, 100, "0.3"), (30, 100, "0.3"), (7, 9, "0.777777"),
                     (1, 3, "0.333333"), (5, 5, "1"), (4, 5, "1"), (0, 0, "1"), (0, 7, "0")]:  # fmt: skip
         mf, md = Fraction(m), Decimal(m)
-        ok = lambda dd, tt: (tt > 0 and Fraction(dd, tt) >= mf) if mf else True  # noqa: E731
+
+        def ok(dd, tt, mf=mf):
+            return _meets(dd, tt, mf)
+
         x, y = shortfall(d, t, md), headroom(d, t, md)
         if ok(d, t):
             assert x == 0
