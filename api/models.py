@@ -70,6 +70,22 @@ class ReferenceLoaded(BaseModel):
     rows_loaded: int
 
 
+class TableChanges(BaseModel):
+    added: list[str] = Field(description="keys of shipped rows the ledger did not hold")
+    changed: list[dict[str, Any]] = Field(
+        description="{key, fields}: shipped rows that differed, and which fields"
+    )
+    unchanged: int
+    kept: int = Field(description="rows of keys the pack does not hold (yours): not touched")
+
+
+class PackUpgrade(BaseModel):
+    """What `POST /v1/reference/upgrade` changed (or would change, with dry_run)."""
+
+    dry_run: bool
+    tables: dict[str, TableChanges]
+
+
 class TotalsAnswer(BaseModel):
     model_config = ConfigDict(extra="allow")
 
