@@ -31,9 +31,7 @@ def test_the_stop_budget_keeps_a_margin(tmp_path, n_lines, batch_lines):
     with Ledger.open(tmp_path / "d.duckdb") as ledger:
         result = demo.build(ledger, n_lines, batch_lines=batch_lines)  # refused: raises
         assert result.feeds == -(-n_lines // batch_lines) + 1
-        [overseas] = [
-            b for b in ledger.budgets(2025)["rows"] if b["budget_code"] == "AI-OVERSEAS"
-        ]
+        [overseas] = [b for b in ledger.budgets(2025)["rows"] if b["budget_code"] == "AI-OVERSEAS"]
         assert overseas["action"] == "stop" and Decimal(overseas["utilization"]) < Decimal("0.92")
 
 
