@@ -70,6 +70,22 @@ class ReferenceLoaded(BaseModel):
     rows_loaded: int
 
 
+class TableChanges(BaseModel):
+    added: list[str] = Field(description="keys of shipped rows the ledger did not hold")
+    changed: list[dict[str, Any]] = Field(
+        description="{key, fields}: shipped rows that differed, and which fields"
+    )
+    unchanged: int
+    kept: int = Field(description="rows of keys the pack does not hold (yours): not touched")
+
+
+class PackUpgrade(BaseModel):
+    """What `POST /v1/reference/upgrade` changed (or would change, with dry_run)."""
+
+    dry_run: bool
+    tables: dict[str, TableChanges]
+
+
 class TotalsAnswer(BaseModel):
     model_config = ConfigDict(extra="allow")
 
@@ -83,6 +99,42 @@ class RowsAnswer(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     rows: list[dict[str, Any]]
+
+
+class SourcingRow(BaseModel):
+    """One policy x entity x fiscal year. Amounts are decimals in `currency` for spend,
+    whole units or TPP otherwise; exact, rounded so that the stated amount is enough."""
+
+    model_config = ConfigDict(extra="allow")
+
+    policy: str
+    entity: str
+    fiscal_year: int
+    metric: Literal["spend", "units", "tpp"]
+    basis: Literal["chip_origin", "supplier_hq"] = Field(
+        description="chip_origin: a line is domestic when its chip's origin_country is the "
+        "jurisdiction; supplier_hq: when its supplier's HQ is"
+    )
+    min_share: str
+    domestic: str
+    total: str
+    share: str | None
+    status: Literal["pass", "fail"]
+    shortfall: str | None = Field(
+        description="extra domestic amount that reaches the minimum; 0 when passing; null "
+        "when none can (min_share 1 with non-domestic lines)"
+    )
+    headroom: str | None = Field(
+        description="extra non-domestic amount that keeps the policy passing; 0 when "
+        "failing; null when any amount does (min_share 0)"
+    )
+    currency: str | None
+
+
+class SourcingAnswer(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    rows: list[SourcingRow]
 
 
 class ComplianceAnswer(BaseModel):

@@ -64,11 +64,20 @@ def budgets_sql(cur) -> dict:
 def sourcing_sql_text(cur) -> str:
     """One scan per policy (as the use case runs one kernel pass per policy), in one query."""
     policies = cur.execute(
-        "SELECT policy, jurisdiction, destinations, metric, entity, fiscal_year, currency "
-        "FROM sourcing_policies ORDER BY policy"
+        "SELECT policy, jurisdiction, destinations, metric, entity, fiscal_year, currency, "
+        "basis FROM sourcing_policies ORDER BY policy"
     ).fetchall()
     parts = []
-    for policy, jurisdiction, destinations, metric, entity, fiscal_year, currency in policies:
+    for (
+        policy,
+        jurisdiction,
+        destinations,
+        metric,
+        entity,
+        fiscal_year,
+        currency,
+        basis,
+    ) in policies:
         where = ["true"]
         if destinations != "*":
             where.append(_in_list("e.destination", destinations.split(",")))
@@ -76,7 +85,9 @@ def sourcing_sql_text(cur) -> str:
             where.append(f"e.entity = {_quote(entity)}")
         if fiscal_year:
             where.append(f"e.fiscal_year = {int(fiscal_year)}")
+        # domestic by the chip's origin (the default basis) or the supplier's HQ
         joins = "LEFT JOIN suppliers s ON s.supplier = e.supplier"
+        joins += " LEFT JOIN chips ch ON ch.chip_model = e.chip_model"
         if metric == "spend":
             value = CONVERT
             joins += (
@@ -87,8 +98,8 @@ def sourcing_sql_text(cur) -> str:
             value = "e.quantity"
         else:
             value = "e.quantity * coalesce(ch.tpp, 0)"
-            joins += " LEFT JOIN chips ch ON ch.chip_model = e.chip_model"
-        dom = f"coalesce(s.hq_country = {_quote(jurisdiction)}, false)"
+        country = "s.hq_country" if basis == "supplier_hq" else "ch.origin_country"
+        dom = f"coalesce({country} = {_quote(jurisdiction)}, false)"
         parts.append(
             f"""SELECT {_quote(policy)} AS policy, e.entity, e.fiscal_year,
                 coalesce(sum(e.lines) FILTER (WHERE {dom}), 0)::BIGINT,
@@ -231,7 +242,10 @@ def screening_sql_text(cur) -> str:
     {LICENCE_CHECK_SQL},
     a AS (
         SELECT e.chip_model, e.destination, e.entity, e.order_date,
-               e.acquisition = 'lease' AS lease, e.identity_reviewed AS reviewed,
+               e.acquisition = 'lease' AS lease,
+               -- a lease naming no owner or operator cannot have been reviewed
+               e.identity_reviewed AND coalesce(trim(e.owner), '') <> ''
+               AND coalesce(trim(e.operator), '') <> '' AS reviewed,
                coalesce(lic.covered AND lic.kind <> 'notification', false) AS licensed,
                coalesce(lic.covered, false) AS notified, ch.origin_country,
                CAST(coalesce(ch.tpp, 0) AS DOUBLE) AS tpp,

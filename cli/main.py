@@ -15,10 +15,27 @@ from ledger.domain.errors import LedgerError
 
 
 def cmd_init(args) -> int:
+    """A new ledger gets the shipped pack as it is created; an existing one is left as it is
+    unless --upgrade, which brings its shipped rows up to date and lists what changed."""
     with open_ledger(args) as ledger:
-        loaded = ledger.load_pack()
-    err.print(f"[green]ledger ready[/] at {db_path(args)}; reference pack loaded: {loaded}")
-    err.print("next: load entities, fx-rates and budgets with `chip-ledger reference load`")
+        if ledger.store.created:
+            err.print(f"[green]ledger ready[/] at {db_path(args)} with the shipped reference pack")
+            err.print("next: load entities, fx-rates and budgets with `chip-ledger reference load`")
+            return 0
+        if not args.upgrade:
+            err.print(
+                f"{db_path(args)} is a ledger already; nothing changed. `chip-ledger init "
+                "--upgrade` brings its shipped reference rows up to date (--dry-run to list only)"
+            )
+            return 0
+        listing = ledger.upgrade_pack(dry_run=args.dry_run)
+    out.print_json(json.dumps(listing))
+    for table, change in listing.items():
+        err.print(
+            f"{table}: {len(change['added'])} added, {len(change['changed'])} changed, "
+            f"{change['unchanged']} unchanged, {change['kept']} of your own kept"
+            + (" (dry run: nothing written)" if args.dry_run else "")
+        )
     return 0
 
 
@@ -158,7 +175,13 @@ def build_parser() -> argparse.ArgumentParser:
         c.set_defaults(func=func)
         return c
 
-    command("init", cmd_init, "an empty ledger with the shipped reference pack")
+    ini = command("init", cmd_init, "an empty ledger with the shipped reference pack")
+    ini.add_argument(
+        "--upgrade", action="store_true",
+        help="bring an existing ledger's shipped rows (chips, suppliers, export rules) up to "
+        "date; rows of your own keys are never touched",
+    )  # fmt: skip
+    ini.add_argument("--dry-run", action="store_true", help="with --upgrade: list, write nothing")
     d = command("demo", cmd_demo, "build the seeded demo ledger")
     d.add_argument("--lines", type=int, default=1_000_000)
     d.add_argument("--batch-lines", type=int, default=1_000_000)

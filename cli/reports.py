@@ -80,6 +80,13 @@ def cmd_budgets(args) -> int:
 
 def cmd_sourcing(args) -> int:
     show_rows(_answer(args, "sourcing")["rows"], args.format, "sourcing")
+    if args.format == "table":
+        out.print(
+            "basis chip_origin: domestic = the chip's origin country is the jurisdiction; "
+            "supplier_hq: the supplier's HQ is. shortfall: extra domestic amount that reaches "
+            "the minimum; headroom: extra non-domestic amount that keeps it passing (spend "
+            "in the policy currency, else units or TPP)."
+        )
     return 0
 
 

@@ -73,7 +73,7 @@ def flag_factor(kind, is_lease, reviewed, licensed, notified, active):
     if kind == L.PRODUCT_CAUTION:
         return True
     if kind == L.LEASE_IDENTITY:
-        return is_lease and not reviewed
+        return is_lease and not reviewed  # REVIEWED needs both parties named too
     return False
 
 

@@ -2,11 +2,16 @@
 
 Fiscal year 2025 of a large Chinese technology group: a domestic budget of
 40 billion CNY, an overseas budget of 6.8 billion USD; about 60% of domestic
-spend with Chinese suppliers (Huawei Ascend, Cambricon), the rest Nvidia H20;
-domestic chips mostly for inference; overseas chips leased in MY and SG, some
-without the owner/operator identity review; a few lines that break export
-rules; amendments and cancellations. Plus FY2024 history, and daily FX rates
-for 2023-2025 that are SYNTHETIC (a seeded random walk, flagged as such).
+spend with Chinese suppliers (Huawei Ascend, Cambricon), the rest Nvidia H20,
+a few of them bought through a Chinese reseller (Inspur: domestic by supplier
+HQ, foreign by chip origin, the policies' default basis); domestic chips mostly
+for inference; overseas chips leased in MY and SG, some without the
+owner/operator identity review and a few naming no operator (accepted, and
+flagged); a few lines that break export rules; licence references on the H20
+lines in CN and on some overseas lines, a few of them references that are on
+no licence (typed before the licence came); amendments and cancellations.
+Plus FY2024 history, and daily FX rates for 2023-2025 that are SYNTHETIC (a
+seeded random walk, flagged as such). Licence numbers are made up.
 
 Lines are generated in batches of at most `batch_lines`, so 30M lines need
 no more memory than one batch. Unit prices are scaled so that each segment's
@@ -26,6 +31,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ledger import demo_compliance
 from ledger.ledger import Ledger
 
 SEED = 20250101
@@ -55,12 +61,22 @@ POLICIES = [
      "metric": "units", "min_share": "0.30"},
     {"policy": "CN-domestic-30pct-tpp", "jurisdiction": "CN", "destinations": "CN",
      "metric": "tpp", "min_share": "0.30"},
+    # the same minimum by the older rule (supplier HQ): the reseller's H20 count as domestic
+    {"policy": "CN-domestic-30pct-spend-by-supplier", "jurisdiction": "CN",
+     "destinations": "CN", "metric": "spend", "min_share": "0.30", "currency": "CNY",
+     "basis": "supplier_hq"},
+    # an illustrative internal target above today's share, so the demo shows a shortfall
+    {"policy": "CN-internal-target-75pct-spend", "jurisdiction": "CN", "destinations": "CN",
+     "metric": "spend", "min_share": "0.75", "currency": "CNY"},
 ]  # fmt: skip
 
 # Segment targets of FY2025 spend, in the segment's accounting currency.
 DOMESTIC_TARGET_CNY = 37_000_000_000  # ~92% of the 40bn CNY budget
-# ~84% of the 6.8bn USD budget at base rates; the synthetic MYR/SGD walk lifts it to ~94%
-OVERSEAS_TARGET_USD = 5_700_000_000
+# ~75% of the 6.8bn USD budget at base rates; the synthetic MYR/SGD walk lifts it to ~85%.
+# The budget's action is `stop` and every feed is guarded: at a few thousand lines the
+# spend varies by several percent around its target, so it keeps a margin below 100%
+# (5.7bn, ~94%, reached 98.6% at 3,000 lines).
+OVERSEAS_TARGET_USD = 5_100_000_000
 DOMESTIC_SHARE_OF_LINES = 0.7
 
 # (chip, supplier, list unit price, weight): domestic spend ~60% Chinese suppliers.
@@ -69,7 +85,8 @@ DOMESTIC_MIX = [
     ("Ascend 910C", "Huawei", 180_000, 0.08),
     ("MLU590", "Cambricon", 90_000, 0.11),
     ("MLU370", "Cambricon", 40_000, 0.10),
-    ("H20", "Nvidia", 110_000, 0.40),
+    ("H20", "Nvidia", 110_000, 0.36),
+    ("H20", "Inspur", 110_000, 0.04),  # a Chinese reseller of Nvidia chips
 ]
 OVERSEAS_MIX = [
     ("H100", "Nvidia", 25_000, 0.45),
@@ -77,6 +94,11 @@ OVERSEAS_MIX = [
     ("B200", "Nvidia", 40_000, 0.20),
     ("MI300X", "AMD", 15_000, 0.05),
 ]
+# Licence numbers the lines cite (made up; ledger.demo_compliance files them when the
+# ledger has a licence register), and a few references on no licence at all.
+CN_LICENCE = "BIS-DEMO-2025-CN-0001"  # H20 into CN, held by Group-CN
+OVERSEAS_LICENCE = "BIS-DEMO-2025-SG-0002"  # H100/H200/B200 into MY and SG, Group-SG
+UNKNOWN_LICENCE_SHARE = 0.05
 LESSORS = [
     ("YTL Data Centres", "MY", "MYR"),
     ("Bridge Data Centres", "MY", "MYR"),
@@ -197,9 +219,14 @@ def generate(
         h20_cut = (dt.date(2025, 4, 15) - dt.date(1970, 1, 1)).days
         # after the licence requirement most H20 lines carry a licence reference
         licensed = h20 & (days >= h20_cut) & (rng.random(n) < 0.95)
-        license_ref = pa.array(
-            np.where(licensed, "BIS-LIC-" + (idx % 97).astype(str), None), pa.string()
-        )
+        # draws below come after all earlier ones, so the lines above stay as they were
+        ovs_licensed = ~domestic & np.isin(chip, ["H100", "H200", "B200"]) & (rng.random(n) < 0.2)
+        unknown = rng.random(n) < UNKNOWN_LICENCE_SHARE
+        no_operator = lease & (rng.random(n) < 0.01)
+        refs = np.where(licensed, CN_LICENCE, np.where(ovs_licensed, OVERSEAS_LICENCE, None))
+        refs = np.where((licensed | ovs_licensed) & unknown, "LIC-TBC-" + (idx % 13).astype(str),
+                        refs)  # fmt: skip
+        license_ref = pa.array(refs, pa.string())
         order_no = idx // 4
         yield pa.table(
             {
@@ -225,9 +252,13 @@ def generate(
                     pa.string(),
                 ),
                 "operator": pa.array(
-                    np.where(lease, np.array([x[0] for x in LESSORS], object)[lessor], None),
+                    np.where(
+                        lease & ~no_operator,
+                        np.array([x[0] for x in LESSORS], object)[lessor],
+                        None,
+                    ),
                     pa.string(),
-                ),
+                ),  # fmt: skip
                 "identity_reviewed": pa.array(reviewed),
                 "license_ref": license_ref,
             }
@@ -273,6 +304,7 @@ def build(
     if first_batch is not None:
         ledger.ingest_table(amendments(first_batch), feed_id=f"demo-{n_lines}-amendments")
         feeds += 1
+    demo_compliance.load(ledger, CN_LICENCE, OVERSEAS_LICENCE)
     files = write_sample_feeds(feeds_dir, price_lines=n_lines) if feeds_dir else {}
     return DemoResult(n_lines, feeds, ledger.entry_count(), files)
 

@@ -24,6 +24,7 @@ import pyarrow as pa
 from ledger import reference
 from ledger.domain.feeds import read_feed
 from ledger.read.queries import Queries
+from ledger.reference import upgrade as pack_upgrade
 from ledger.resident.columns import ResidentColumns
 from ledger.resident.keys import KeyIndex
 from ledger.store.sandbox import DEFAULT_SQL_MEMORY_MB
@@ -151,6 +152,16 @@ class Ledger:
             loaded = reference.load_pack(self.store)
             self._reference_changed()
         return loaded
+
+    def upgrade_pack(self, dry_run: bool = False) -> dict[str, dict]:
+        """Bring the shipped rows (chips, suppliers, export rules) up to date with this
+        program's pack; per table the keys added and changed, and the counts unchanged and
+        kept (rows of keys the pack does not hold: never touched). See reference.upgrade."""
+        with self.write_lock:
+            listing = pack_upgrade.upgrade(self.store, dry_run=dry_run)
+            if not dry_run:
+                self._reference_changed()
+        return listing
 
     def _reference_changed(self) -> None:
         if self._cols is not None:

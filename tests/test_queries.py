@@ -174,7 +174,7 @@ def test_budget_warn_is_accepted_with_a_warning(ledger):
     assert [w["kind"] for w in result.answer["warnings"]] == ["budget-exceeded"]
 
 
-def test_sourcing_share_and_headroom(ledger):
+def test_sourcing_share_and_shortfall(ledger):
     policy = [{"policy": "cn30", "jurisdiction": "CN", "destinations": "CN", "metric": "spend",
                "min_share": "0.95", "currency": "USD"}]  # fmt: skip
     ledger.load_reference("sourcing-policies", json.dumps(policy).encode(), "json")
@@ -190,12 +190,14 @@ def test_sourcing_share_and_headroom(ledger):
     total = total_in("\n".join([HEADER] + cn_lines), "USD", RATES)
     assert (row["domestic"], row["total"]) == (f"{domestic / 100:.2f}", f"{total / 100:.2f}")
     assert row["status"] == "fail"
-    # adding the headroom as domestic spend reaches the minimum, one unit less does not
+    # adding the shortfall as domestic spend reaches the minimum, one unit less does not
+    # (issue 11: this figure was called headroom; headroom is now the non-domestic slack)
     from decimal import Decimal
 
-    headroom = int(Decimal(row["headroom"]) * 100)
-    assert Decimal(domestic + headroom) >= Decimal("0.95") * (total + headroom)
-    assert Decimal(domestic + headroom - 1) < Decimal("0.95") * (total + headroom - 1)
+    shortfall = int(Decimal(row["shortfall"]) * 100)
+    assert Decimal(domestic + shortfall) >= Decimal("0.95") * (total + shortfall)
+    assert Decimal(domestic + shortfall - 1) < Decimal("0.95") * (total + shortfall - 1)
+    assert row["headroom"] == "0.00"  # failing: no non-domestic slack
 
 
 def test_compliance_flags_the_right_lines(ledger):

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Path, Request
 
 from api.deps import AdminScope, BodyDep, LedgerDep, ReadScope, SettingsDep, StoreDep
 from api.limits import body_coding, decode_body
-from api.models import ReferenceLoaded, ReferenceRows
+from api.models import PackUpgrade, ReferenceLoaded, ReferenceRows
 from api.problems import COMMON, responses
 from ledger import reference
 from ledger.domain.errors import LedgerError
@@ -46,6 +46,25 @@ def reference_format(request: Request) -> str:
 
 
 Table = Annotated[str, Depends(known_table)]
+
+
+@router.post(
+    "/upgrade",
+    response_model=PackUpgrade,
+    summary="Bring the shipped reference rows up to date",
+    description=(
+        "Compares this program's reference pack (chips, suppliers, export rules) with the "
+        "ledger's rows of the same keys and writes the added and changed ones, all in one "
+        "transaction; rows of keys the pack does not hold are never touched. "
+        "`dry_run=true` lists without writing."
+    ),
+    responses=responses(*COMMON),
+    dependencies=[AdminScope],
+)
+def post_upgrade(ledger: LedgerDep, dry_run: bool = False) -> dict:
+    tables = ledger.upgrade_pack(dry_run=dry_run)
+    log.info("reference pack upgrade%s: %s", " (dry run)" if dry_run else "", tables)
+    return {"dry_run": dry_run, "tables": tables}
 
 
 @router.get(

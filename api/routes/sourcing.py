@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from api.deps import QueriesDep, ReadScope
-from api.models import RowsAnswer
+from api.models import SourcingAnswer
 from api.problems import COMMON, responses
 from api.routes.budgets import Entity, FiscalYear
 
@@ -14,11 +14,13 @@ router = APIRouter(prefix="/v1", tags=["reads"])
 
 @router.get(
     "/sourcing",
-    response_model=RowsAnswer,
+    response_model=SourcingAnswer,
     summary="Sourcing ratios against their minimums",
     description=(
         "One row per policy x entity x fiscal year: policy, entity, fiscal_year, metric, "
-        "min_share, domestic, total, share, status (`pass`/`fail`), headroom, currency."
+        "basis, min_share, domestic, total, share, status (`pass`/`fail`), shortfall (extra "
+        "domestic amount that reaches the minimum), headroom (extra non-domestic amount that "
+        "keeps it passing), currency."
     ),
     responses=responses(*COMMON),
     dependencies=[ReadScope],

@@ -72,8 +72,8 @@ FIELD_DOCS: dict[str, str] = {
     "budget_code": "the budget the line commits against",
     "workload": "`training` or `inference`",
     "acquisition": "`purchase` (default) or `lease`",
-    "owner": "owner of leased chips",
-    "operator": "operator of leased chips",
+    "owner": "owner of leased chips (a lease without one is accepted and flagged)",
+    "operator": "operator of leased chips (a lease without one is accepted and flagged)",
     "identity_reviewed": "true when the owner/operator identity review is done (default false)",
     "license_ref": "export licence or notification reference",
 }

@@ -13,6 +13,7 @@ from ledger.domain.schema import MAX_PAGE_LINES, day_of
 from ledger.read.dims import (
     _bad_param,
 )
+from ledger.read.evidence import chip_figures, evidence, lease_reason
 from ledger.read.licences import LICENCE_RULE_KINDS
 from ledger.resident import columns as C
 
@@ -39,7 +40,7 @@ def _reason(rule: dict, line: dict) -> str:
     if kind == "product_caution":
         return f"{chip} is named in guidance of {rule['effective_from']}: use carries a risk"
     if kind == "lease_identity":
-        return f"leased {chip}: owner and operator identity not reviewed"
+        return lease_reason(line)
     return kind
 
 
@@ -148,23 +149,47 @@ class Compliance:
             r["entry_seq"]: r
             for r in self.store.query(
                 "SELECT entry_seq, order_id, line_no, revision, entity, order_date, chip_model, "
-                "destination, acquisition, license_ref FROM line_entries "
+                "destination, acquisition, license_ref, supplier, owner, operator, "
+                "identity_reviewed FROM line_entries "
                 f"WHERE entry_seq IN ({seqs})"
             ).to_pylist()
         }
         lines = []
         licence_state = self._licence_state()  # the licence check behind licence flags
+        facts = self._facts()
         for seq, k in zip(entry_seqs, rule_idx, strict=True):
             d, r = details[int(seq)], rules[int(k)]
-            evidence = None
+            shown = evidence(r, d, facts(d))
             if r["kind"] in LICENCE_RULE_KINDS:
-                evidence = self.licence_evidence(licence_state, int(seq), r["kind"],
-                                                 d["license_ref"])  # fmt: skip
+                licence = self.licence_evidence(licence_state, int(seq), r["kind"],
+                                                d["license_ref"])  # fmt: skip
+                shown = {**(shown or {}), **(licence or {})}
             lines.append(
                 {"order_id": d["order_id"], "line_no": d["line_no"], "revision": d["revision"],
                  "entity": d["entity"], "order_date": d["order_date"].isoformat(),
                  "chip_model": d["chip_model"], "destination": d["destination"],
                  "rule_id": r["rule_id"], "kind": r["kind"], "severity": r["severity"],
-                 "reason": _reason(r, d), "evidence": evidence}
+                 "reason": _reason(r, d), "evidence": shown}
             )  # fmt: skip
         return lines
+
+    def _facts(self):
+        """line -> the reference facts its evidence cites (chip figures, buyer HQ), read from
+        the resident lookups the screen itself used."""
+        lk, chips, entities = (
+            self.cols.lookups, self.cols.dicts["chip_model"].index, self.cols.dicts["entity"].index
+        )  # fmt: skip
+
+        def country(code: int) -> str | None:
+            return C.COUNTRIES[code] if code >= 0 else None
+
+        def facts(line: dict) -> dict:
+            c, e = chips[line["chip_model"]], entities[line["entity"]]
+            return {
+                "chip": chip_figures(float(lk.chip_tpp[c]), float(lk.chip_area[c])),
+                "chip_origin": country(int(lk.chip_origin[c])),
+                "buyer_hq": country(int(lk.entity_hq[e])),
+                "buyer_parent_hq": country(int(lk.entity_parent_hq[e])),
+            }
+
+        return facts

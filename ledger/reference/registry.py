@@ -55,6 +55,7 @@ def _source(required: bool) -> Callable:
 
 
 _FISCAL_YEAR = ck._int(FIRST_FISCAL_YEAR, LAST_FISCAL_YEAR)
+SOURCING_BASES = ("chip_origin", "supplier_hq")
 _SOURCE_DOC = "where the row's facts come from (a publication, a datasheet, a rule text)"
 _SHARE = pa.decimal128(7, 6)
 
@@ -122,7 +123,13 @@ TABLES: tuple[Table, ...] = (
                pa.int32()),
         Column("currency", "VARCHAR NOT NULL DEFAULT 'USD'", _optional(ck._currency, "USD"),
                "currency of spend amounts"),
-    ), "Domestic-sourcing policies."),
+        # last, so that ledgers created before it (ALTER TABLE ... ADD COLUMN) keep one order
+        Column("basis", "VARCHAR NOT NULL DEFAULT 'chip_origin'",
+               _optional(ck._one_of(*SOURCING_BASES), "chip_origin"),
+               "what makes a line domestic: `chip_origin` (default: the chip's origin_country "
+               "is the jurisdiction) or `supplier_hq` (the supplier's HQ is)"),
+    ), "Domestic-sourcing policies: the answer gives `shortfall` (extra domestic amount "
+       "that reaches the minimum) and `headroom` (extra non-domestic amount that keeps it)."),
     Table("export_rules", "export-rules", ("rule_id",), (
         Column("rule_id", "VARCHAR NOT NULL", ck._text, "rule id"),
         Column("kind", "VARCHAR NOT NULL", ck._one_of(*ck.RULE_KINDS), "rule kind"),

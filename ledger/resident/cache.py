@@ -18,7 +18,7 @@ import numpy as np
 from kernels.layout import N_SOURCES
 from ledger.resident.dictionary import Dictionary
 
-CACHE_VERSION = 2  # 2: the licence column; flags no longer carry LICENSED
+CACHE_VERSION = 3  # 2: the licence column; 3: REVIEWED needs owner and operator named
 ARRAYS = ("amount", "quantity", "lines", "flags", "licence")  # one value per entry
 
 

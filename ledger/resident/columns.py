@@ -87,6 +87,12 @@ class Lookups:
     licences: list[dict] = field(default_factory=list)  # the licences on file, by licence_id
 
 
+def _named(column) -> np.ndarray:
+    """True where a party column names someone (not null, not blank)."""
+    blank = pc.equal(pc.utf8_trim_whitespace(column), "")
+    return np.asarray(pc.fill_null(pc.invert(blank), False), bool)
+
+
 class ResidentColumns:
     """The entries as arrays; thread-safe through `lock` (appends and kernel runs take it)."""
 
@@ -306,9 +312,16 @@ class ResidentColumns:
         codes[DAY] = day.astype(np.uint16)
         fy = entries["fiscal_year"].to_numpy(zero_copy_only=False) - FY0
         codes[FY] = fy.astype(np.uint16)
+        lease = np.asarray(pc.equal(entries["acquisition"], "lease"), bool)
         flags = (
-            np.asarray(pc.equal(entries["acquisition"], "lease"), bool).astype(np.uint8) * LEASE
-            | np.asarray(entries["identity_reviewed"], bool).astype(np.uint8) * REVIEWED
+            lease.astype(np.uint8) * LEASE
+            # a lease naming no owner or no operator cannot have had their identity
+            # reviewed: it is flagged by lease_identity whatever identity_reviewed says
+            | (
+                np.asarray(entries["identity_reviewed"], bool)
+                & ~(lease & ~(_named(entries["owner"]) & _named(entries["operator"])))
+            ).astype(np.uint8)
+            * REVIEWED
         )
         refs = pc.fill_null(entries["license_ref"].cast(pa.string()), "")
         return {

@@ -42,6 +42,8 @@ _DDL = [
     *[f"CREATE TABLE IF NOT EXISTS {t} ({cols})" for t, (cols, _) in REFERENCE_TABLES.items()],
     # ledgers created before suppliers carried a source
     "ALTER TABLE suppliers ADD COLUMN IF NOT EXISTS source VARCHAR",
+    # ... and before sourcing policies had a basis: the DESIGN default, by chip origin
+    "ALTER TABLE sourcing_policies ADD COLUMN IF NOT EXISTS basis VARCHAR DEFAULT 'chip_origin'",
     # n / d rounded half-even, exact in 128-bit integers (the kernels' rule).
     "CREATE OR REPLACE MACRO half_even_div(n, d) AS "
     "sign(n) * ((abs(n) // d) + CASE WHEN 2 * (abs(n) % d) > d "

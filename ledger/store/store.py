@@ -340,6 +340,21 @@ class Store:
                 raise
         return rows.num_rows
 
+    def replace_references(self, tables: dict[str, pa.Table]) -> None:
+        """replace_reference for several tables in one transaction (a pack upgrade)."""
+        if unknown := set(tables) - set(REFERENCE_TABLES):
+            raise LedgerError("unknown-table", "Unknown reference table", str(unknown), 404)
+        with self._lock:
+            con = self._con
+            con.execute("BEGIN")
+            try:
+                for table, rows in tables.items():
+                    self._insert_reference(con, table, rows)
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+
     @staticmethod
     def _insert_reference(con, table: str, rows: pa.Table) -> None:
         _, keys = REFERENCE_TABLES[table]
