@@ -16,7 +16,17 @@ from api.loopback import LoopbackOnlyMiddleware
 from api.metrics import MetricsMiddleware
 from api.models import FeedLine, FeedObject
 from api.problems import Problem
-from api.routes import budgets, compliance, health, orders, reference, sourcing, sql, totals
+from api.routes import (
+    budgets,
+    compliance,
+    health,
+    orders,
+    parties,
+    reference,
+    sourcing,
+    sql,
+    totals,
+)  # fmt: skip
 from api.settings import Settings, is_loopback
 from api.usecases import open_queries
 from ledger import service
@@ -39,6 +49,7 @@ def open_ledger(settings: Settings) -> Ledger:
     ledger = Ledger.open(
         settings.db, max_rows_per_feed=settings.max_rows_per_feed,
         snapshot_dir=settings.snapshot_dir, sql_memory_mb=settings.sql_memory_mb,
+        party_match_threshold=settings.party_match_threshold,
     )  # fmt: skip
     if settings.demo and ledger.entry_count() == 0:
         from ledger import demo
@@ -89,7 +100,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodyLimitMiddleware, settings=settings)
     app.add_middleware(LoopbackOnlyMiddleware, settings=settings)  # before any body is read
     app.add_middleware(MetricsMiddleware)  # outermost: it also counts what the limit refuses
-    for module in (health, orders, reference, totals, budgets, sourcing, compliance, sql):
+    for module in (
+        health, orders, reference, parties, totals, budgets, sourcing, compliance, sql,
+    ):  # fmt: skip
         app.include_router(module.router)
 
     def openapi() -> dict:
