@@ -138,7 +138,11 @@ def _party_lines(ledger: Ledger, **kw) -> dict[str, dict]:
     return {x["order_id"]: x for x in answer["lines"] if x["kind"] == "restricted_party"}
 
 
-def test_a_listing_flags_lines_only_while_in_force(tmp_path):
+@pytest.mark.parametrize("scalar_passes", [12, 0])  # both ways of finding the lines
+def test_a_listing_flags_lines_only_while_in_force(tmp_path, monkeypatch, scalar_passes):
+    import ledger.read.parties as reads
+
+    monkeypatch.setattr(reads, "_SCALAR_PASSES", scalar_passes)
     with _ledger(tmp_path) as ledger:
         _ingest(
             ledger,
