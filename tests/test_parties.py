@@ -211,7 +211,7 @@ def test_matching_runs_once_per_change(tmp_path, monkeypatch):
 
     calls = []
     real = reads.match_all
-    monkeypatch.setattr(reads, "match_all", lambda *a: calls.append(1) or real(*a))
+    monkeypatch.setattr(reads, "match_all", lambda *a: calls.append(len(a[0])) or real(*a))
     with _ledger(tmp_path) as ledger:
         _ingest(ledger, _line("A", "2025-04-01", "Shenzhen Example Compute"))
         for _ in range(3):
@@ -223,7 +223,8 @@ def test_matching_runs_once_per_change(tmp_path, monkeypatch):
         assert len(calls) == 1
         _ingest(ledger, _line("C", "2025-04-01", lease=("New Lessor", "New Lessor")))
         ledger.compliance()
-        assert len(calls) == 2  # new owner / operator names arrived
+        assert len(calls) == 2 and calls[-1] == 2  # only the new owner and operator matched
+        assert "New Lessor" in {p["name"] for p in ledger.parties()["parties"]}
         ledger.load_reference("restricted-parties", json.dumps(LISTINGS[:1]).encode(), "json")
         assert "C" not in _party_lines(ledger)
         assert len(calls) == 3  # the reference changed

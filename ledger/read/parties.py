@@ -70,9 +70,10 @@ class Parties:
             elif n > screen.n_seen:
                 known = {(p.kind, p.name) for p in screen.parties}
                 new = [x for x in self.store.lease_party_names(screen.n_seen) if x not in known]
-                if new:  # new names: match them all again (listings dominate the cost)
-                    lease = [(p.kind, p.name) for p in screen.parties if p.kind in _LEASE_ROLES]
-                    screen = self._match(lease + new, n)
+                if new:  # only the new names are matched; the others' matches stand
+                    screen = self._with_parties(
+                        screen, [Party(role, name, None) for role, name in sorted(set(new))], n
+                    )
                 else:
                     screen.n_seen = n
             self._party_screen = screen
@@ -88,13 +89,18 @@ class Parties:
             for r in self.store.reference(table).to_pylist()
         ]  # fmt: skip
         parties += [Party(role, name, None) for role, name in sorted(set(lease_names))]
-        candidates = match_all(parties, listings, self.party_threshold)
-        screen = _Screen(self._generation, listings, parties, candidates, n)
-        for party, found in zip(parties, candidates, strict=True):
+        return self._with_parties(_Screen(self._generation, listings, [], [], n), parties, n)
+
+    def _with_parties(self, screen: _Screen, parties: list[Party], n: int) -> _Screen:
+        """A new screen: `screen`'s parties and matches plus those of `parties`."""
+        candidates = match_all(parties, screen.listings, self.party_threshold)
+        out = _Screen(screen.generation, screen.listings, screen.parties + parties,
+                      screen.candidates + candidates, n)  # fmt: skip
+        for party, found in zip(out.parties, out.candidates, strict=True):
             matches = [m for m in found if is_match(m, self.party_threshold)]
             if matches:
-                screen.by_role.setdefault(party.kind, {})[party.name] = matches
-        return screen
+                out.by_role.setdefault(party.kind, {})[party.name] = matches
+        return out
 
     # -- the lines the matches flag -----------------------------------------
 
