@@ -347,7 +347,8 @@ def test_csl_csv_import(tmp_path):
 
 
 def test_csl_defaults_and_faults():
-    assert csl.default_severity("Denied Persons List (DPL) - Bureau of Industry and Security")
+    dpl = "Denied Persons List (DPL) - Bureau of Industry and Security"
+    assert csl.default_severity(dpl) == "violation"
     assert csl.default_severity("Military End User (MEU) List - BIS") == "warning"
     with pytest.raises(LedgerError) as e:
         csl.parse(b'{"results": 3}', "json")
