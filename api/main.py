@@ -9,6 +9,8 @@ from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 
 from api import problems
 from api.limits import BodyLimitMiddleware
@@ -19,6 +21,7 @@ from api.problems import Problem
 from api.routes import (
     budgets,
     compliance,
+    dashboard,
     health,
     orders,
     parties,
@@ -88,12 +91,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.queries = None
             ledger.close()  # saves the resident columns: the next start maps them back
 
-    app = FastAPI(
+    # /docs and /redoc with their assets served from the package (no CDN: they work on an
+    # air-gapped network)
+    app = FastAPIOffline(
         title="chip-ledger",
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
     )
+    app.mount("/static", StaticFiles(directory=dashboard.STATIC_DIR), name="static")
     app.state.settings = settings
     app.state.queries = None
     problems.install(app)
@@ -102,6 +108,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(MetricsMiddleware)  # outermost: it also counts what the limit refuses
     for module in (
         health, orders, reference, parties, totals, budgets, sourcing, compliance, sql,
+        dashboard,
     ):  # fmt: skip
         app.include_router(module.router)
 

@@ -1,7 +1,7 @@
 """CPU kernels: chunks run in parallel on one pool of threads, each with a private partial.
 
 The compiled bodies release the GIL (`nogil=True`) and run on a small shared
-thread pool (`_in_chunks`) rather than numba's `prange`: the roll-up is
+thread pool (kernels.pool) rather than numba's `prange`: the roll-up is
 compiled once per number of terms (see `_term_tuples`), and numba compiles a
 parallel loop several times slower than a plain one; and with one pool,
 no OpenMP workers are left spin-waiting after one kernel while the next runs.
@@ -20,16 +20,14 @@ err[layout.ERR_OUT_OF_RANGE], never wrapped.
 
 from __future__ import annotations
 
-import os
-import threading
-from concurrent.futures import ThreadPoolExecutor
-
 import numba
 import numpy as np
 from numba import njit
 
 from kernels import layout as L
 from kernels import rules
+from kernels.pool import in_chunks as _in_chunks
+from kernels.pool import n_chunks as _n_chunks
 from kernels.rules import line_bits
 from kernels.scalar import (
     OVERFLOW,
@@ -55,13 +53,13 @@ MAX_LINES = 2**32
 @njit(cache=True, inline="always")
 def _add(acc, high, bad, g, i, converted, lines, quantity, codes, weight_src, weight_tab,
          wide_weights):  # fmt: skip
-    """One line into group g, never a silent wrap.
+    """One line into group g, never a silent wrap: the exact pass's add.
 
     Lines (int8) and quantity (int32) cannot leave int64 in fewer than 2^32 lines,
     which `rollup` checks once per call. Amount and weighted take checked adds:
     one test per line, and a wrap carries into `high` (bad[CARRIES] counts).
-    Written out here, not through a helper taking arrays: numba leaves a nested
-    inline call in place, and its reference counting per line tripled the time.
+    Not for the hot loop: numba counts references to the arrays passed to an
+    inlined helper on every call, which made that loop 3-4x slower (`_hot`).
     """
     q = np.int64(quantity[i])
     acc[g, L.OUT_LINES] += np.int64(lines[i])
@@ -122,7 +120,9 @@ def rollup(
     term_codes, term_tabs = _term_tuples(codes, term_src, term_tab, currency)
     many_targets = bool((group_target > 0).any())  # groups convert into other currencies
     targets_vary = bool((group_target != 0).any())  # ... or some groups are skipped
-    wide_weights = bool(weight_src >= 0 and weight_tab.size and np.abs(weight_tab).max() >= 2**32)
+    weighted = weight_src >= 0 and weight_tab.size > 0
+    max_weight = float(np.abs(weight_tab.astype(np.float64)).max()) if weighted else 0.0
+    wide_weights = max_weight >= 2**32
     n = amount.shape[0]
     if n >= MAX_LINES:
         raise ValueError(f"at most {MAX_LINES - 1} lines per roll-up call (int64 counts)")
@@ -136,9 +136,9 @@ def rollup(
     def run(t: int, lo: int, hi: int) -> None:
         _chunk(
             term_codes, term_tabs, codes, term_src, term_tab, weight_src, weight_tab,
-            wide_weights, group_target, day, currency, amount, quantity, lines, num, den, ratio,
-            fast_max, fixed_day, day0, many_targets, targets_vary, lo, hi, parts[t], highs[t],
-            bad[t],
+            wide_weights, max_weight, group_target, day, currency, amount, quantity, lines, num,
+            den, ratio, fast_max, fixed_day, day0, many_targets, targets_vary, lo, hi, parts[t],
+            highs[t], bad[t],
         )  # fmt: skip
 
     _in_chunks(n, n_chunks, run)
@@ -173,48 +173,6 @@ def _combine(parts, highs, carries, out, high):
                     high[g, k] += highs[t, g, k]
 
 
-def _n_chunks(n: int, n_threads: int) -> int:
-    return max(1, min(n_threads, n // 4096 + 1))
-
-
-def _in_chunks(n: int, n_chunks: int, body) -> None:
-    """body(t, lo, hi) for the n_chunks even slices of range(n), one per pool thread.
-
-    Every CPU kernel runs its chunks here, on one shared pool of plain threads
-    (the compiled bodies release the GIL): no second thread pool, such as
-    numba's OpenMP one, is left spinning beside it on a small machine.
-    """
-    size = (n + n_chunks - 1) // n_chunks
-    slices = [(t, t * size, min(n, (t + 1) * size)) for t in range(n_chunks)]
-    if n_chunks == 1:
-        body(*slices[0])
-        return
-    for done in [_threads(n_chunks).submit(body, *sl) for sl in slices]:
-        done.result()
-
-
-_pool: ThreadPoolExecutor | None = None
-_pool_lock = threading.Lock()
-
-
-def _forget_pool() -> None:
-    """In a forked child the parent's pool threads do not exist: start a new pool there."""
-    global _pool, _pool_lock
-    _pool, _pool_lock = None, threading.Lock()
-
-
-os.register_at_fork(after_in_child=_forget_pool)
-
-
-def _threads(n: int) -> ThreadPoolExecutor:
-    """A shared pool of at least n threads (kernels release the GIL: `nogil=True`)."""
-    global _pool
-    with _pool_lock:
-        if _pool is None or _pool._max_workers < n:
-            _pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="kernel")
-        return _pool
-
-
 def _term_tuples(codes, term_src, term_tab, filler) -> tuple[tuple, tuple]:
     """The terms as tuples of 1-D rows (codes, table) for the compiled loop.
 
@@ -240,11 +198,15 @@ def _term_tuples(codes, term_src, term_tab, filler) -> tuple[tuple, tuple]:
 @njit(nogil=True, cache=True)
 def _chunk(
     term_codes, term_tabs, codes, term_src, term_tab, weight_src, weight_tab, wide_weights,
-    group_target, day, currency, amount, quantity, lines, num, den, ratio, fast_max, fixed_day,
-    day0, many_targets, targets_vary, lo, hi, out, high, out_bad,
+    max_weight, group_target, day, currency, amount, quantity, lines, num, den, ratio, fast_max,
+    fixed_day, day0, many_targets, targets_vary, lo, hi, out, high, out_bad,
 ):  # fmt: skip
     """Entries lo..hi-1 into out: the hot pass, then the exact pass over what it left.
 
+    The hot pass adds without a check, as fast as a plain sum, and returns a bound
+    on what it added; when the bound does not prove that no sum can have left
+    int64 (`_fits`: totals within about half of int64's range), its sums are
+    dropped and the exact pass, whose adds are checked, takes the whole chunk.
     The partials live in this thread's own arrays until the end: threads writing
     beside each other in one shared array would contend for its cache lines.
     `high` (this chunk's high words) is written only when an add carries.
@@ -252,27 +214,51 @@ def _chunk(
     acc = np.zeros(out.shape, dtype=np.int64)
     bad = out_bad.copy()
     pending = np.empty(PENDING, dtype=np.int64)
-    n_pending, rescan_from = _hot(
-        term_codes, term_tabs, codes, weight_src, weight_tab, wide_weights, group_target, day,
-        currency, amount, quantity, lines, ratio, fixed_day, day0, many_targets, targets_vary,
-        lo, hi, pending, acc, high, bad,
+    n_pending, rescan_from, amount_abs, quantity_abs = _hot(
+        term_codes, term_tabs, codes, weight_src, weight_tab, group_target, day, currency,
+        amount, quantity, lines, ratio, fixed_day, day0, many_targets, targets_vary, lo, hi,
+        pending, acc, bad,
     )  # fmt: skip
+    hot_added = _fits(amount_abs, quantity_abs, max_weight)
+    if not hot_added:
+        acc[:] = 0  # the lines without a rate stay counted in bad
+        n_pending, rescan_from = 0, lo
     _exact(
         codes, term_src, term_tab, weight_src, weight_tab, wide_weights, group_target, day,
         currency, amount, quantity, lines, num, den, ratio, fast_max, fixed_day, day0, pending,
-        n_pending, rescan_from, hi, acc, high, bad,
+        n_pending, rescan_from, hot_added, hi, acc, high, bad,
     )  # fmt: skip
     out[:] = acc
     out_bad[:] = bad
 
 
+@njit(cache=True, inline="always")
+def _fits(amount_abs, quantity_abs, max_weight):
+    """True when the hot pass's unchecked adds provably never left int64.
+
+    amount_abs: the float sum of |converted amount| over the lines it added;
+    quantity_abs: the sum of |quantity| (< 2^63: fewer than 2^32 lines of int32).
+    A cell's sum, and every partial sum on the way, is at most that in magnitude;
+    each product q x w at most |q| x max_weight. A float sum of fewer than 2^32
+    terms is within a factor 1 + 2^-20 of the true sum, so below 2^62 the true
+    one is below 2^63: no add wrapped, each low word is its exact sum.
+    """
+    return (amount_abs < 2.0**62) & (np.float64(quantity_abs) * max_weight < 2.0**62)
+
+
 @njit(cache=True)
 def _hot(
-    term_codes, term_tabs, codes, weight_src, weight_tab, wide_weights, group_target, day,
-    currency, amount, quantity, lines, ratio, fixed_day, day0, many_targets, targets_vary, lo, hi,
-    pending, acc, high, bad,
+    term_codes, term_tabs, codes, weight_src, weight_tab, group_target, day, currency, amount,
+    quantity, lines, ratio, fixed_day, day0, many_targets, targets_vary, lo, hi, pending, acc,
+    bad,
 ):  # fmt: skip
     """Entries lo..hi-1 into acc, converted with a float whose rounding is provably exact.
+
+    The adds are plain int64 adds (they wrap, exactly modulo 2^64); what they
+    added is bounded by the returned sums of |converted amount| (a float) and
+    of |quantity|, which the caller checks (`_fits`). No check per line, no
+    array passed to a helper (numba would count references to it per line):
+    the loop runs as fast as the sums alone.
 
     Lines near a half (or huge) go to `pending` for the exact pass; when it is full,
     the index to rescan from is returned. bad = (lines with no rate, earliest day).
@@ -287,6 +273,8 @@ def _hot(
     last_cell = ratio_flat.shape[0] - 1
     n_pending = 0
     rescan_from = -1
+    amount_abs = 0.0
+    quantity_abs = np.int64(0)
     for i in range(lo, hi):
         g = np.int64(0)
         for k in range(len(term_codes)):  # a tuple: unrolled at compile time
@@ -301,10 +289,14 @@ def _hot(
         in_table = (np.uint64(d) < np.uint64(n_days)) & (r > 0.0)  # r = 0: no rate
         if (g >= 0) & (target >= 0) & clear & in_table:
             # clear implies |nearest| < 2^49: the conversion to int64 is exact
-            _add(
-                acc, high, bad, g, i, np.int64(nearest), lines, quantity, codes, weight_src,
-                weight_tab, wide_weights,
-            )  # fmt: skip
+            q = np.int64(quantity[i])
+            acc[g, L.OUT_LINES] += np.int64(lines[i])
+            acc[g, L.OUT_QUANTITY] += q
+            acc[g, L.OUT_AMOUNT] += np.int64(nearest)
+            if weight_src >= 0:
+                acc[g, L.OUT_WEIGHTED] += q * weight_tab[codes[weight_src, i]]
+            amount_abs += abs(nearest)
+            quantity_abs += abs(q)
             continue
         if g < 0 or target < 0:
             continue  # filtered out, or a group nobody asked for
@@ -316,17 +308,18 @@ def _hot(
             n_pending += 1
         elif rescan_from < 0:
             rescan_from = i
-    return n_pending, rescan_from
+    return n_pending, rescan_from, amount_abs, quantity_abs
 
 
 @njit(cache=True)
 def _exact(
     codes, term_src, term_tab, weight_src, weight_tab, wide_weights, group_target, day, currency,
     amount, quantity, lines, num, den, ratio, fast_max, fixed_day, day0, pending, n_pending,
-    rescan_from, hi, acc, high, bad,
+    rescan_from, hot_added, hi, acc, high, bad,
 ):  # fmt: skip
     """The exact pass: the remembered lines, then (rarely) the rest of the chunk from
-    `rescan_from`, skipping there the lines the hot pass converted."""
+    `rescan_from`, skipping there the lines the hot pass converted when hot_added
+    (else the hot pass's sums were dropped, and every line is added here)."""
     n_cur = num.shape[1]
     n_days = num.shape[2]
     num_flat = num.reshape(-1)
@@ -342,7 +335,11 @@ def _exact(
         )  # fmt: skip
         if g < 0 or cell < 0:
             continue  # dropped, or already counted as bad in the hot loop
-        if j >= n_pending and nearest_if_clear(np.float64(amount[i]) * ratio_flat[cell])[1]:
+        if (
+            hot_added
+            and j >= n_pending
+            and nearest_if_clear(np.float64(amount[i]) * ratio_flat[cell])[1]
+        ):
             continue  # converted in the hot loop (the very same test)
         converted = muldiv_half_even(
             amount[i], num_flat[cell], den_flat[cell], ratio_flat[cell], fast_flat[cell]

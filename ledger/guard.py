@@ -18,6 +18,7 @@ import pyarrow as pa
 
 from ledger.domain.errors import LedgerError
 from ledger.domain.money import format_minor
+from ledger.resident import bounds
 from ledger.resident.columns import DAY
 
 if TYPE_CHECKING:
@@ -39,6 +40,7 @@ class Committed:
 class Checked:
     warnings: list[dict]
     after: Committed | None  # the committed totals once this feed is in
+    magnitudes_after: dict[str, int]  # per currency, sum |amount| of open lines (bounds.py)
 
 
 def check(reads: Queries, store: Store, entries: pa.Table) -> Checked:
@@ -46,9 +48,10 @@ def check(reads: Queries, store: Store, entries: pa.Table) -> Checked:
     cols = reads.cols
     with cols.lock:
         encoded = cols.encode(entries, grow=False)  # a dictionary past its codes is a 422 here
+        magnitudes = bounds.check(reads.magnitudes(), bounds.feed_delta(entries))
         budgets = [b for b in cols.lookups.budgets if b["action"] != "ignore"]
         if not budgets or not entries.num_rows:
-            return Checked([], None)
+            return Checked([], None, magnitudes)
         lookups = cols.lookups_covering(store, encoded["codes"][DAY])
         before = reads.committed_totals(budgets)
         delta = reads.budget_committed(encoded, budgets, lookups)
@@ -73,7 +76,7 @@ def check(reads: Queries, store: Store, entries: pa.Table) -> Checked:
     after = Committed(
         before.n_entries + entries.num_rows, before.generation, before.keys, before.totals + delta
     )
-    return Checked(warnings, after)
+    return Checked(warnings, after, magnitudes)
 
 
 def _excess(b: dict, was: int, after: int) -> dict:

@@ -216,5 +216,15 @@ class Ledger:
         with self.write_lock:  # no feed lands half-way through the copy
             return self.store.snapshot(target_dir)
 
+    def state(self) -> dict:
+        """What changes when a feed or reference data lands (for cheap polling)."""
+        entries, next_feed = self.store.counters()
+        generation = self._reads._generation if self._reads is not None else 0
+        features = [name for name in ("licences", "parties") if hasattr(self, name)]
+        return {
+            "entries": entries, "feeds": next_feed - 1, "generation": generation,
+            "features": features,
+        }  # fmt: skip
+
     def entry_count(self) -> int:
         return self.store.counters()[0]

@@ -80,7 +80,7 @@ def ingest(
             # committed: the resident state follows, still under the write lock (in order)
             cols.extend(entries, plan.superseded_seqs, store)
             ledger.key_index().add(np.delete(key_hash, current["_row"].to_numpy()))
-            ledger.reads.committed(checked.after)
+            ledger.reads.committed(checked.after, checked.magnitudes_after)
             return AppendResult(answer, replay=False, entries=entries)
     raise LedgerError(
         "busy", "The ledger file is being written by another handle in this process",

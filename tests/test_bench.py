@@ -128,3 +128,20 @@ def test_gpu_rollup_smoke_under_the_simulator(tmp_path, db_path):
         result = gpu.measure(q, runs=1, sizes=(2 * q.cols.n,))
         (entry,) = [v for v in result.values() if isinstance(v, dict) and "kernel_ms" in v]
         assert entry["lines"] == 2 * q.cols.n and entry["kernel_ms"]["runs"] == 1
+
+
+def test_load_bench_smoke(tmp_path):
+    """The load bench at a tiny size: writers and readers together, no errors, and no reader
+    ever sees part of a feed."""
+    from bench import load
+    from ledger import demo
+
+    db = tmp_path / "demo.duckdb"
+    with Ledger.open(db) as ledger:
+        demo.build(ledger, 2000, batch_lines=2000)
+    result = load.main(["--db", str(db), "--writers", "2", "--readers", "3", "--seconds", "3",
+                        "--lines-per-feed", "50", "--out", str(tmp_path / "out")])  # fmt: skip
+    assert result["error_count"] == 0, result["errors"]
+    assert result["partial_feeds_seen"] == []
+    assert result["feeds_accepted"] > 0 and result["routes"]["totals"]["requests"] > 0
+    assert (tmp_path / "out").iterdir()

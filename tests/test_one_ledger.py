@@ -16,7 +16,7 @@ import pytest
 from ledger import demo
 from ledger.domain.errors import LedgerError
 from ledger.ledger import Ledger
-from ledger.resident import columns
+from ledger.resident import dictionary
 from tests.conftest import ENTITIES_CSV, GOLDEN_CSV, HEADER, RATES, load_reference
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -125,7 +125,7 @@ def test_a_refused_feed_leaves_no_trace_in_resident_state(ledger):
 def test_dictionary_overflow_is_a_422_and_writes_nothing(ledger, monkeypatch):
     ledger.ingest_bytes(GOLDEN_CSV.encode(), "csv")
     room = len(ledger.cols.dicts["budget_code"]) + 1
-    monkeypatch.setattr(columns, "MAX_CODES", room)  # a small code range, to reach its end
+    monkeypatch.setattr(dictionary, "MAX_CODES", room)  # a small code range, to reach its end
     lines = [
         f"PO-9,{k},0,open,ACME-CN,2025-02-01,Huawei,Ascend 910B,1,1,CNY,CN,CODE-{k},inference,purchase,,,false,"
         for k in range(1, 4)

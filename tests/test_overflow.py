@@ -120,6 +120,50 @@ def test_hot_loop_and_thread_partials_at_the_boundary(n_threads, total):
     assert out[L.OUT_LINES] == n
 
 
+@pytest.mark.parametrize("n_threads", [1, 2])
+@pytest.mark.parametrize("offset", [0, 2**62, -(2**62) - 5])
+def test_cancelling_lines_past_the_hot_bound_are_exact(n_threads, offset):
+    """Lines of +-(2^49 - 1): the sum of |amount| passes 2^62, so the hot loop's bound
+    cannot prove its unchecked sums exact and the exact pass takes each chunk again.
+    The total (small, or near an int64 end) is exact, and the lines without a rate,
+    counted by the hot loop before the chunk is redone, are counted once."""
+    n = 4 * 8192  # 2^14 lines per chunk or more: their sum of |amount| passes 2^62
+    big = 2**49 - 1
+    amounts = [big if k % 2 else -big for k in range(n)]
+    amounts[0] += offset // 2
+    amounts[1] += offset - offset // 2
+    arrays = _lines(amounts, quantity=[2**31 - 1] * n, weight_tab=[2**31])
+    no_rate = [5, 9000, n - 1]  # day 1 lies beyond the one-day rate table
+    arrays["codes"][L.DAY, no_rate] = 1
+    assert sum(abs(a) for a in amounts) > 2**62
+    out, err = _run(lambda **a: cpu.rollup(**a, n_threads=n_threads), arrays)
+    kept = [a for k, a in enumerate(amounts) if k not in no_rate]
+    assert out[L.OUT_AMOUNT] == sum(kept)
+    assert out[L.OUT_LINES] == n - len(no_rate)
+    assert out[L.OUT_QUANTITY] == (2**31 - 1) * (n - len(no_rate))
+    assert out[L.OUT_WEIGHTED] == L.OUT_OF_RANGE  # (2^31 - 1) x 2^31 x ~32,000 > 2^63
+    assert err == [len(no_rate), 1, 1 << L.OUT_WEIGHTED]
+
+
+def test_weighted_sums_near_the_hot_bound_are_exact():
+    """quantity x weight summing to just below, then just past, int64's maximum with
+    every product inside int64: the bound on the weighted sums sends the chunk to the
+    exact pass, which keeps the one that fits and flags the one that does not."""
+    for extra, fits in [(0, True), (1, False)]:
+        weight = 2**40
+        n = 2**23 // 2**10  # 8192 lines of quantity 2^10 - 1 ...
+        quantity = [2**10 - 1] * n
+        total = (2**10 - 1) * n * weight
+        # ... and one line making the weighted total INT64_MAX (+ extra)
+        rest = INT64_MAX - total + extra
+        arrays = _lines([1] * (n + 1), quantity=[*quantity, 1], weight_tab=[rest, weight])
+        arrays["codes"][L.CHIP, :n] = 1  # weight 2^40 for the n lines, `rest` for the last
+        assert rest < 2**63 and (2**10 - 1) * weight < 2**63
+        out, err = _run(lambda **a: cpu.rollup(**a, n_threads=1), arrays)
+        assert out[L.OUT_WEIGHTED] == (INT64_MAX if fits else L.OUT_OF_RANGE)
+        assert err[L.ERR_OUT_OF_RANGE] == (0 if fits else 1 << L.OUT_WEIGHTED)
+
+
 @pytest.mark.parametrize(
     ("quantity", "weight", "weighted"),
     [
@@ -174,20 +218,49 @@ def test_err_of_the_old_shape_is_refused(run_rollup):
         run_rollup(**_lines([1]), out=np.zeros((1, L.N_OUT), np.int64), err=np.zeros(2, np.int64))
 
 
-def test_totals_beyond_int64_are_a_422_naming_the_currency(ledger):
-    """10,000 valid lines of 10^15 cents each: the USD total is 10^19 cents, beyond int64."""
+def _big_lines(n: int) -> bytes:
     from tests.conftest import HEADER
 
     rows = [
         f"PO-BIG,{k},0,open,ACME-SG,2025-05-01,Nvidia,H100,1,10000000000000,USD,SG,OVS-2025,"
         "training,purchase,,,false,LIC-1"
-        for k in range(1, 10_001)
+        for k in range(1, n + 1)
     ]
-    ledger.ingest_bytes(("\n".join([HEADER, *rows]) + "\n").encode(), "csv")
+    return ("\n".join([HEADER, *rows]) + "\n").encode()
+
+
+def test_a_feed_that_would_make_a_stored_total_unrepresentable_is_refused(ledger):
+    """10,000 valid lines of 10^15 cents each: the USD total would be 10^19 cents, past int64."""
+    before = ledger.store.content_hash()
+    with pytest.raises(LedgerError) as refused:
+        ledger.ingest_bytes(_big_lines(10_000), "csv")
+    assert refused.value.status == 422 and refused.value.kind == "total-out-of-range"
+    assert "USD" in refused.value.detail
+    assert ledger.store.content_hash() == before and ledger.entry_count() == 0
+
+
+def test_a_stop_budget_cannot_be_passed_by_overflow(ledger):
+    import json
+
+    stop = [{"entity": "ACME-SG", "budget_code": "OVS-2025", "fiscal_year": 2026,
+             "currency": "USD", "amount": "1000000.00", "action": "stop"}]  # fmt: skip
+    ledger.load_reference("budgets", json.dumps(stop).encode(), "json")
+    with pytest.raises(LedgerError) as refused:
+        ledger.ingest_bytes(_big_lines(10_000), "csv")
+    assert refused.value.status in (409, 422)
+    assert ledger.entry_count() == 0
+    [row] = ledger.budgets()["rows"]
+    assert row["committed_minor"] == 0 and row["state"] == "ok"
+
+
+def test_reporting_totals_beyond_int64_are_a_422_naming_the_currency(ledger):
+    """9,000 lines of 10^15 cents fit in USD (9 x 10^18) but not in JPY (2 JPY a cent)."""
+    ledger.ingest_bytes(_big_lines(9_000), "csv")
+    assert ledger.totals([], "USD")["total"]["amount_minor"] == 9_000 * 10**15
     q = ledger
     for by in ([], ["entity"]):
         with pytest.raises(LedgerError) as refused:
-            q.totals(by, "USD")
+            q.totals(by, "JPY")
         assert refused.value.kind == "total-out-of-range"
         assert refused.value.status == 422
-        assert "USD" in refused.value.detail and "amount" in refused.value.detail
+        assert "JPY" in refused.value.detail and "amount" in refused.value.detail

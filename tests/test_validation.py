@@ -130,3 +130,20 @@ def test_non_ascii_printable_identifiers_are_accepted(ledger):
     line = with_field("order_id", "ПО-" + "я" * 61)
     result = ledger.ingest_bytes(f"{HEADER}\n{line}\n".encode(), "csv")
     assert result.answer["lines_accepted"] == 1
+
+
+def test_fy_start_month_cannot_change_once_lines_exist(ledger):
+    ledger.ingest_bytes(GOLDEN_CSV.encode(), "csv")
+    before = ledger.store.content_hash()
+    moved = b"entity,hq_country,fy_start_month\nACME-SG,SG,7\n"
+    with pytest.raises(LedgerError) as e:
+        ledger.load_reference("entities", moved, "csv")
+    assert e.value.status == 409 and e.value.kind == "fiscal-year-start-in-use"
+    assert [(f.row, f.field) for f in e.value.errors] == [(0, "fy_start_month")]
+    assert ledger.store.content_hash() == before
+    # unchanged, or an entity with no lines yet, is fine
+    ledger.load_reference("entities", b"entity,hq_country,fy_start_month\nACME-SG,SG,4\n", "csv")
+    ledger.load_reference("entities", b"entity,hq_country,fy_start_month\nNEW,SG,7\n", "csv")
+    ledger.load_reference("entities", b"entity,hq_country,fy_start_month\nNEW,SG,10\n", "csv")
+    # and the same feed sent again is still a replay, not a refusal
+    assert ledger.ingest_bytes(GOLDEN_CSV.encode(), "csv").replay

@@ -9,10 +9,13 @@ from fastapi import APIRouter, Query
 from api.deps import QueriesDep, ReadScope
 from api.models import RowsAnswer
 from api.problems import COMMON, responses
+from ledger.domain.schema import FIRST_FISCAL_YEAR, LAST_FISCAL_YEAR
 
 router = APIRouter(prefix="/v1", tags=["reads"])
 
-FiscalYear = Annotated[int | None, Query(ge=2000, le=2100, description="fiscal year")]
+FiscalYear = Annotated[
+    int | None, Query(ge=FIRST_FISCAL_YEAR, le=LAST_FISCAL_YEAR, description="fiscal year")
+]
 Entity = Annotated[str | None, Query(min_length=1, max_length=200, description="buying entity")]
 
 

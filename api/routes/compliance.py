@@ -10,10 +10,11 @@ from api.deps import QueriesDep, ReadScope
 from api.models import ComplianceAnswer
 from api.problems import COMMON, responses
 from api.routes.budgets import FiscalYear
+from ledger.domain.schema import MAX_PAGE_LINES
 
 router = APIRouter(prefix="/v1", tags=["reads"])
 
-MAX_PAGE = 10_000
+MAX_PAGE = MAX_PAGE_LINES
 
 
 @router.get(

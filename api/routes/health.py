@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 
 from api import metrics
-from api.deps import StoreDep
+from api.deps import QueriesDep, ReadScope, StoreDep
 from api.models import Health
 from api.problems import responses
 from ledger.domain.errors import LedgerError
@@ -21,6 +21,18 @@ def healthz(store: StoreDep) -> dict:
     except Exception as e:  # any store fault means not healthy, whatever its type
         raise LedgerError("unhealthy", "Store unavailable", str(e).splitlines()[0], 503) from e
     return {"status": "ok", "entries": entries, "feeds": feeds}
+
+
+@router.get(
+    "/v1/state",
+    summary="The ledger's state: changes when a feed or reference data lands",
+    responses=responses(401, 403),
+    dependencies=[ReadScope],
+)
+def get_state(ledger: QueriesDep) -> dict:
+    """Cheap to poll (a dashboard refreshes when it changes): entries, feeds, and the
+    generation of the reference data this service has loaded."""
+    return ledger.state()
 
 
 @router.get(

@@ -7,7 +7,29 @@ entry columns of `ENTRY_EXTRA` when it appends.
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pyarrow as pa
+
+# The ledger's range, defined once: every date (order dates, rates, rules) lies in it, and
+# the dense per-day tables of the resident state are sized by it, never by a sent value.
+FIRST_DATE = dt.date(2000, 1, 1)  # day 0 of the resident `day` codes
+LAST_DATE = dt.date(2099, 12, 31)
+FIRST_FISCAL_YEAR = 2000  # code 0 of the resident `fiscal_year` codes
+LAST_FISCAL_YEAR = 2100  # a fiscal year ends in it: one starting mid-2099 ends in 2100
+N_FISCAL_YEARS = LAST_FISCAL_YEAR - FIRST_FISCAL_YEAR + 1
+EPOCH_DAYS = (FIRST_DATE - dt.date(1970, 1, 1)).days  # Arrow date32 counts from 1970-01-01
+MAX_PAGE_LINES = 10_000  # flagged lines per page, rows per SQL answer by default
+
+
+def day_of(date: dt.date) -> int:
+    """Days since FIRST_DATE (the resident `day` code)."""
+    return (date - FIRST_DATE).days
+
+
+def date_of(day: int) -> dt.date:
+    return FIRST_DATE + dt.timedelta(days=int(day))
+
 
 # Fields a feed may carry, with whether they are required.
 FEED_FIELDS: dict[str, bool] = {

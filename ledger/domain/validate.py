@@ -20,13 +20,20 @@ import pycountry
 from ledger.domain.errors import LedgerError, RowError, invalid
 from ledger.domain.feeds import plain_column
 from ledger.domain.money import MAX_LINE_AMOUNT_MINOR, MINOR_EXPONENT
-from ledger.domain.schema import ACQUISITIONS, FEED_FIELDS, LINE_SCHEMA, STATUSES, WORKLOADS
+from ledger.domain.schema import (
+    ACQUISITIONS,
+    FEED_FIELDS,
+    FIRST_DATE,
+    LAST_DATE,
+    LINE_SCHEMA,
+    STATUSES,
+    WORKLOADS,
+)
 
 COUNTRY_CODES = frozenset(c.alpha_2 for c in pycountry.countries)
 MAX_QUANTITY = 10**9
 MAX_INT32 = 2**31 - 1
-MIN_ORDER_DATE = dt.date(2000, 1, 1)
-MAX_ORDER_DATE = dt.date(2099, 12, 31)
+MIN_ORDER_DATE, MAX_ORDER_DATE = FIRST_DATE, LAST_DATE
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ledger.domain.money import format_minor
+from ledger.domain.schema import N_FISCAL_YEARS
 from ledger.guard import Committed
 from ledger.read.dims import (
     _padded,
@@ -45,7 +46,7 @@ class Budgets:
         if not budgets:
             return np.zeros(0, np.int64)
         d = self.cols.dicts
-        n_e, n_b, n_f = max(len(d["entity"]), 1), max(len(d["budget_code"]), 1), 101
+        n_e, n_b, n_f = max(len(d["entity"]), 1), max(len(d["budget_code"]), 1), N_FISCAL_YEARS
         targets = sorted({b["currency"] for b in budgets})
         group_target = np.full(n_e * n_b * n_f, -1, np.int64)
         index = np.zeros(len(budgets), np.int64)

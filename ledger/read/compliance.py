@@ -7,21 +7,21 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from kernels import dispatch
+from kernels import dispatch, layout
 from ledger.domain.errors import LedgerError
+from ledger.domain.schema import MAX_PAGE_LINES, day_of
 from ledger.read.dims import (
     _bad_param,
 )
 from ledger.read.parties import PARTY_KIND, PARTY_RULE_ID
 from ledger.resident import columns as C
-from ledger.resident.columns import day_of
 
 if TYPE_CHECKING:
     pass
 
 MAX_RULES = 64
 
-RULE_KINDS = ["tpp_license", "tpp_notify", "product_license", "product_caution", "lease_identity"]
+RULE_KINDS = list(layout.RULE_KINDS)
 
 
 def _reason(rule: dict, line: dict) -> str:
@@ -65,7 +65,7 @@ class Compliance:
             "rule_product": np.zeros((n_r, max(len(chips), 1)), np.bool_),
             "rule_exempt": np.zeros((n_r, n_c), np.bool_),
         }
-        keys = ["tpp_min", "tpp_max", "pd_min", "pd_max", "tpp_min_dense", "pd_min_dense"]
+        keys = layout.RULE_NUM
         for k, r in enumerate(rules):
             params = r["params"]
             arr["rule_num"][k] = [float(params.get(key, np.inf)) for key in keys]
@@ -102,8 +102,8 @@ class Compliance:
         self, fiscal_year: int | None = None, rule: str | None = None, limit: int = 100,
         offset: int = 0,
     ) -> dict:  # fmt: skip
-        if not 0 <= limit <= 10_000:
-            raise _bad_param("limit", "must be in [0, 10000]")
+        if not 0 <= limit <= MAX_PAGE_LINES:
+            raise _bad_param("limit", f"must be in [0, {MAX_PAGE_LINES}]")
         if offset < 0:
             raise _bad_param("offset", "must be >= 0")
         with self.cols.lock:

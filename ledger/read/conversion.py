@@ -22,11 +22,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ledger.domain.money import MINOR_EXPONENT
+from ledger.domain.schema import day_of
 from ledger.read.dims import (
     _bad_param,
 )
 from ledger.resident import columns as C
-from ledger.resident.columns import Lookups, day_of
+from ledger.resident.columns import Lookups
 
 if TYPE_CHECKING:
     pass

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ledger.domain.errors import LedgerError, RowError
+from ledger.domain.schema import FIRST_FISCAL_YEAR, LAST_FISCAL_YEAR, N_FISCAL_YEARS
 from ledger.resident import columns as C
 from ledger.resident.columns import ResidentColumns
 
@@ -70,8 +71,10 @@ def _check_filter(name: str, values: list) -> None:
     for value in values:
         text = str(value)
         if name == "fiscal_year":
-            if not (text.isdigit() and 2000 <= int(text) <= 2100):
-                raise _bad_param(name, f"{text!r} is not a fiscal year (2000-2100)")
+            if not (text.isdigit() and FIRST_FISCAL_YEAR <= int(text) <= LAST_FISCAL_YEAR):
+                raise _bad_param(
+                    name, f"{text!r} is not a fiscal year ({FIRST_FISCAL_YEAR}-{LAST_FISCAL_YEAR})"
+                )
         elif name == "month":
             if not (len(text) == 7 and text[4] == "-" and text[:4].isdigit()
                     and text[5:].isdigit() and 1 <= int(text[5:]) <= 12):  # fmt: skip
@@ -106,7 +109,7 @@ def _dict_values(name: str) -> Callable[[ResidentColumns], list]:
 # lut maps a source code to a derived value (-1: none); labels name the derived values.
 CATALOGUE: dict[str, tuple[int, Callable[[ResidentColumns], tuple[np.ndarray, list]]]] = {
     "entity": (C.ENTITY, _identity(_dict_values("entity"))),
-    "fiscal_year": (C.FY, _identity(lambda cols: [C.FY0 + k for k in range(101)])),
+    "fiscal_year": (C.FY, _identity(lambda cols: [C.FY0 + k for k in range(N_FISCAL_YEARS)])),
     "supplier": (C.SUPPLIER, _identity(_dict_values("supplier"))),
     "supplier_country": (
         C.SUPPLIER,

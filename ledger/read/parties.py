@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ledger.domain.parties import DEFAULT_THRESHOLD, Match, Party, is_match, match_all
+from ledger.domain.schema import day_of
 from ledger.resident import columns as C
-from ledger.resident.columns import day_of
 
 PARTY_RULE_ID = "restricted_party"
 PARTY_KIND = "restricted_party"

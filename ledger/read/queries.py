@@ -26,6 +26,7 @@ from ledger.read.rollup import Rollups
 from ledger.read.sharing import KernelObserver, Sharing
 from ledger.read.sourcing import Sourcing
 from ledger.read.totals import Totals
+from ledger.resident import bounds
 from ledger.resident.columns import ResidentColumns
 
 if TYPE_CHECKING:
@@ -53,6 +54,7 @@ class Queries(
         # committed minor units per checked budget at the current state, kept in step
         # with appends so that the budget guard converts the incoming feed only
         self._committed: Committed | None = None
+        self._magnitudes: tuple[int, dict[str, int]] | None = None  # (entries, per currency)
         self._generation = 0  # bumped when reference data (rates, budgets...) changes
         self._inflight: dict[tuple, Future] = {}  # see _shared
         self._inflight_lock = threading.Lock()
@@ -69,7 +71,20 @@ class Queries(
         self._committed = None
         self._generation += 1
 
-    def committed(self, after: Committed | None) -> None:
-        """A feed committed: keep its committed budget totals if they are of this state."""
+    def committed(self, after: Committed | None, magnitudes: dict[str, int]) -> None:
+        """A feed committed: keep its committed budget totals if they are of this state,
+        and the open lines' magnitudes per currency (the guard's bound)."""
         if after is not None and after.n_entries == self.cols.n:
             self._committed = after
+        self._magnitudes = (self.cols.n, magnitudes)
+
+    def magnitudes(self) -> dict[str, int]:
+        """Per currency, the exact sum of |amount_minor| of the current open lines."""
+        known = self._magnitudes
+        if known is None or known[0] != self.cols.n:
+            view = self.cols.view()
+            by_code = bounds.active_abs_by_currency(view["codes"], view["amount"], view["flags"])
+            names = self.cols.dicts["currency"].values
+            known = (self.cols.n, {names[c]: v for c, v in by_code.items()})
+            self._magnitudes = known
+        return known[1]

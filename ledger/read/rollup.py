@@ -10,9 +10,9 @@ import numpy as np
 from kernels import dispatch
 from kernels.layout import ERR_OUT_OF_RANGE, ERR_SLOTS, out_of_range_columns
 from ledger.domain.errors import LedgerError
+from ledger.domain.schema import date_of
 from ledger.read.conversion import _Conversion
 from ledger.resident import columns as C
-from ledger.resident.columns import date_of
 
 if TYPE_CHECKING:
     pass

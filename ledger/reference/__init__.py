@@ -174,7 +174,31 @@ def load_rows(store, name: str, rows: list[dict]) -> int:
     arrow = validate_rows(table, rows)
     if table == "budgets":
         _check_budget_refs(store, arrow)
+    if table == "entities":
+        _check_fiscal_year_start(store, arrow)
     return store.replace_reference(table, arrow)
+
+
+def _check_fiscal_year_start(store, arrow: pa.Table) -> None:
+    """An entity's fy_start_month cannot change once it has lines: each entry stores its
+    fiscal year, which would go stale (and an unchanged re-send would be refused)."""
+    in_use = store.fy_start_months_in_use()
+    changed = [
+        (i, e, m)
+        for i, (e, m) in enumerate(zip(arrow["entity"].to_pylist(),
+                                       arrow["fy_start_month"].to_pylist(), strict=True))
+        if e in in_use and in_use[e] != m
+    ]  # fmt: skip
+    if changed:
+        raise LedgerError(
+            "fiscal-year-start-in-use", "Fiscal year start cannot change",
+            "; ".join(f"{e} has lines with fiscal years from month {in_use[e]}" for _, e, _ in
+                      changed)
+            + ": their stored fiscal years would go stale. Create a new entity instead.",
+            409,
+            errors=[RowError(i, "fy_start_month", f"is {in_use[e]} for {e}'s lines; sent {m}")
+                    for i, e, m in changed],
+        )  # fmt: skip
 
 
 def _check_budget_refs(store, arrow: pa.Table) -> None:

@@ -14,12 +14,13 @@ import re
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 
+from kernels import layout
 from ledger.domain.errors import LedgerError
 from ledger.domain.feeds import JsonNumber, loads_strict
 from ledger.domain.money import MINOR_EXPONENT, finite_decimal, plain, rate_to_e12
 from ledger.domain.validate import COUNTRY_CODES, MAX_ORDER_DATE, MIN_ORDER_DATE
 
-RULE_KINDS = ("tpp_license", "tpp_notify", "product_license", "product_caution", "lease_identity")
+RULE_KINDS = layout.RULE_KINDS  # the kinds the screening kernel evaluates
 
 
 def _loads(data: bytes | str):

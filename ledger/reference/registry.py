@@ -12,6 +12,7 @@ from decimal import Decimal
 import pyarrow as pa
 
 import ledger.reference.checks as ck
+from ledger.domain.schema import FIRST_FISCAL_YEAR, LAST_FISCAL_YEAR
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,7 @@ def _source(required: bool) -> Callable:
     return check if required else _optional(check)
 
 
+_FISCAL_YEAR = ck._int(FIRST_FISCAL_YEAR, LAST_FISCAL_YEAR)
 _SOURCE_DOC = "where the row's facts come from (a publication, a datasheet, a rule text)"
 _SHARE = pa.decimal128(7, 6)
 
@@ -94,8 +96,7 @@ TABLES: tuple[Table, ...] = (
     Table("budgets", "budgets", ("entity", "budget_code", "fiscal_year"), (
         Column("entity", "VARCHAR NOT NULL", ck._text, "a known entity"),
         Column("budget_code", "VARCHAR NOT NULL", ck._text, "a line's `budget_code`"),
-        Column("fiscal_year", "INTEGER NOT NULL", ck._int(2000, 2100), "fiscal year",
-               pa.int32()),
+        Column("fiscal_year", "INTEGER NOT NULL", _FISCAL_YEAR, "fiscal year", pa.int32()),
         Column("currency", "VARCHAR NOT NULL", ck._currency, "the budget's currency"),
         Column("amount_minor", "BIGINT NOT NULL", ck._amount,
                "the amount (a decimal in `currency`; stored in minor units)", pa.int64(),
@@ -117,7 +118,7 @@ TABLES: tuple[Table, ...] = (
                ck._decimal(Decimal(0), Decimal(1), "min_share"), "minimum domestic share",
                _SHARE),
         Column("entity", "VARCHAR", ck._opt_text, "only this entity (optional)"),
-        Column("fiscal_year", "INTEGER", ck._opt_int(2000, 2100), "only this year (optional)",
+        Column("fiscal_year", "INTEGER", _optional(_FISCAL_YEAR), "only this year (optional)",
                pa.int32()),
         Column("currency", "VARCHAR NOT NULL DEFAULT 'USD'", _optional(ck._currency, "USD"),
                "currency of spend amounts"),

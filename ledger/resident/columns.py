@@ -14,11 +14,8 @@ of truth: `ResidentColumns.load(store)` can always rebuild all of this.
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import json
-import shutil
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,92 +23,45 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ledger.domain.errors import LedgerError, RowError
+from kernels.layout import (  # noqa: F401  (the array contract, re-exported for readers)
+    ACQUISITION,
+    ACTIVE,
+    BUDGET,
+    CHIP,
+    CURRENCY,
+    DAY,
+    DESTINATION,
+    ENTITY,
+    FY,
+    LEASE,
+    LICENSED,
+    N_COUNTRIES,
+    N_SOURCES,
+    REVIEWED,
+    SOURCES,
+    SUPPLIER,
+    WORKLOAD,
+)  # fmt: skip
 from ledger.domain.money import MINOR_EXPONENT
-from ledger.domain.schema import ACQUISITIONS, STATUSES, WORKLOADS
+from ledger.domain.schema import (
+    ACQUISITIONS,
+    EPOCH_DAYS,
+    FIRST_DATE,
+    FIRST_FISCAL_YEAR,
+    STATUSES,
+    WORKLOADS,
+)
 from ledger.domain.validate import COUNTRY_CODES
+from ledger.resident import cache
+from ledger.resident.dictionary import MAX_CODES, Dictionary, too_many_values  # noqa: F401
 
-CACHE_VERSION = 1
-EPOCH = dt.date(2000, 1, 1)
-EPOCH_DAYS = (EPOCH - dt.date(1970, 1, 1)).days
-FY0 = 2000
-
-# Rows of `codes`: the source columns a kernel can group or filter by.
-ENTITY, SUPPLIER, CHIP, DESTINATION, BUDGET, WORKLOAD, ACQUISITION, CURRENCY, DAY, FY = range(10)
-SOURCES = [
-    "entity", "supplier", "chip_model", "destination", "budget_code", "workload",
-    "acquisition", "currency", "day", "fiscal_year",
-]  # fmt: skip
-N_SOURCES = len(SOURCES)
-# flags bits
-LEASE, REVIEWED, LICENSED, ACTIVE = 1, 2, 4, 8
+EPOCH = FIRST_DATE
+FY0 = FIRST_FISCAL_YEAR
 
 COUNTRIES = sorted(COUNTRY_CODES)
+# the kernels cannot import pycountry: their country masks are N_COUNTRIES wide
+assert len(COUNTRIES) == N_COUNTRIES, (len(COUNTRIES), N_COUNTRIES)
 CURRENCIES = sorted(MINOR_EXPONENT)
-
-
-MAX_CODES = 65535  # codes are uint16
-
-
-def too_many_values(name: str) -> LedgerError:
-    return LedgerError(
-        "too-many-values", "Too many distinct values",
-        f"the ledger holds at most {MAX_CODES} distinct values of {name or 'a dimension'}", 422,
-        errors=[RowError(None, name or None, f"more than {MAX_CODES} distinct values")],
-    )  # fmt: skip
-
-
-class Dictionary:
-    """Values <-> uint16 codes; codes never change once given (new values append)."""
-
-    def __init__(self, values: list[str] | None = None, frozen: bool = False, name: str = ""):
-        self.name = name
-        self.values: list[str] = []
-        self.index: dict[str, int] = {}
-        self.frozen = False
-        for v in values or []:
-            self.add(v)
-        self.frozen = frozen
-
-    def add(self, value: str) -> int:
-        code = self.index.get(value)
-        if code is None:
-            if self.frozen:
-                raise KeyError(value)
-            if len(self.values) >= MAX_CODES:
-                raise too_many_values(self.name)
-            code = len(self.values)
-            self.values.append(value)
-            self.index[value] = code
-        return code
-
-    def encode(self, column: pa.Array | pa.ChunkedArray, grow: bool = True) -> np.ndarray:
-        """Codes for a string column (vectorised over known values).
-
-        Unseen values are added when `grow`; otherwise they get the codes they
-        would get (len, len + 1, ... in order of first appearance) and the
-        dictionary is left as it was: what a feed not yet committed needs.
-        """
-        if isinstance(column, pa.ChunkedArray):
-            column = column.combine_chunks()
-        codes = pc.index_in(column, value_set=pa.array(self.values, pa.string()))
-        missing = pc.is_null(codes)
-        if not pc.any(missing).as_py():
-            return codes.to_numpy(zero_copy_only=False).astype(np.uint16)
-        unseen = pc.unique(pc.filter(column, missing))
-        if self.frozen or len(self.values) + len(unseen) > MAX_CODES:
-            raise too_many_values(self.name) if not self.frozen else KeyError(unseen[0].as_py())
-        if grow:
-            for value in unseen.to_pylist():
-                self.add(value)
-            codes = pc.index_in(column, value_set=pa.array(self.values, pa.string()))
-            return codes.to_numpy(zero_copy_only=False).astype(np.uint16)
-        extra = pc.index_in(column, value_set=unseen)
-        merged = pc.if_else(missing, pc.add(extra, len(self.values)), codes)
-        return merged.to_numpy(zero_copy_only=False).astype(np.uint16)
-
-    def __len__(self) -> int:
-        return len(self.values)
 
 
 @dataclass
@@ -131,27 +81,6 @@ class Lookups:
     rules: list[dict] = field(default_factory=list)
     budgets: list[dict] = field(default_factory=list)
     policies: list[dict] = field(default_factory=list)
-
-
-def _copy_in_parallel(dst: np.ndarray, src: np.ndarray, parts: int = 4) -> None:
-    """dst[...] = src in slices on a few threads: numpy copies without the GIL, and page
-    faults on fresh memory and on a mapped file are taken on every core, not one."""
-    n = dst.shape[-1]
-    bounds = [n * k // parts for k in range(parts + 1)]
-    with ThreadPoolExecutor(max_workers=parts) as pool:
-        for done in [
-            pool.submit(np.copyto, dst[..., lo:hi], src[..., lo:hi])
-            for lo, hi in zip(bounds, bounds[1:], strict=False)
-        ]:
-            done.result()
-
-
-def day_of(date: dt.date) -> int:
-    return (date - EPOCH).days
-
-
-def date_of(day: int) -> dt.date:
-    return EPOCH + dt.timedelta(days=int(day))
 
 
 class ResidentColumns:
@@ -192,7 +121,7 @@ class ResidentColumns:
     ) -> ResidentColumns:
         """From the cache when it is a prefix of the ledger (plus the tail), else from the store."""
         if cache_dir is not None:
-            cols = cls._from_cache(store, Path(cache_dir), batch_rows)
+            cols = cache.load(cls, store, Path(cache_dir), batch_rows)
             if cols is not None:
                 return cols
         cols = cls()
@@ -205,80 +134,10 @@ class ResidentColumns:
         cols._rates(store, cols.lookups)  # now that the order days are known, cover them all
         return cols
 
-    # -- the on-disk cache -------------------------------------------------
-    # A copy of the arrays and dictionaries beside the ledger file, so a restart
-    # maps them back instead of re-encoding every entry. It is only ever trusted
-    # as a prefix: its last feed must still be in the ledger with the same digest
-    # and own exactly its entries; later entries are read from the store.
+    # -- the on-disk cache (ledger/resident/cache.py) -----------------------
 
     def save(self, store, directory: str | Path) -> None:
-        directory = Path(directory)
-        with self.lock:
-            n = self.n
-            last = store.feed_boundary(n)
-            if last is None:
-                return  # entries of a feed not yet fully resident: nothing safe to save
-            tmp = directory.with_name(directory.name + ".tmp")
-            shutil.rmtree(tmp, ignore_errors=True)
-            tmp.mkdir(parents=True)
-            np.save(tmp / "codes.npy", self.codes[:, :n])
-            for name in ("amount", "quantity", "lines", "flags"):
-                np.save(tmp / f"{name}.npy", getattr(self, name)[:n])
-            np.save(tmp / "seen.npy", self.seen)
-            meta = {
-                "version": CACHE_VERSION, "n": n, "feed_seq": last[0], "feed_sha256": last[1],
-                "min_day": self.min_day, "max_day": self.max_day,
-                "dicts": {k: d.values for k, d in self.dicts.items()},
-            }  # fmt: skip
-            (tmp / "meta.json").write_text(json.dumps(meta))
-            shutil.rmtree(directory, ignore_errors=True)
-            tmp.rename(directory)
-
-    @classmethod
-    def _from_cache(cls, store, directory: Path, batch_rows: int) -> ResidentColumns | None:
-        try:
-            meta = json.loads((directory / "meta.json").read_text())
-        except (OSError, ValueError):
-            return None
-        fresh = cls()
-        if meta.get("version") != CACHE_VERSION:
-            return None
-        for name, d in fresh.dicts.items():  # fixed dictionaries must not have moved
-            if d.frozen and meta["dicts"].get(name) != d.values:
-                return None
-        n0 = int(meta["n"])
-        if store.feed_boundary(n0) != (meta["feed_seq"], meta["feed_sha256"]):
-            return None
-        try:
-            # mapped, not read: each array is copied once, straight into its resident home
-            codes = np.load(directory / "codes.npy", mmap_mode="r")
-            arrays = {
-                k: np.load(directory / f"{k}.npy", mmap_mode="r")
-                for k in ("amount", "quantity", "lines", "flags")
-            }
-            seen = np.load(directory / "seen.npy")
-        except (OSError, ValueError):
-            return None
-        if codes.shape != (N_SOURCES, n0) or any(a.shape != (n0,) for a in arrays.values()):
-            return None
-        cols = fresh
-        for name, values in meta["dicts"].items():
-            if not cols.dicts[name].frozen:
-                cols.dicts[name] = Dictionary(values, name=name)
-        n = store.count("line_entries")
-        cols._grow(n)
-        _copy_in_parallel(cols.codes[:, :n0], codes)
-        for name, a in arrays.items():
-            _copy_in_parallel(getattr(cols, name)[:n0], a)
-        cols.seen[:] = seen
-        cols.n = n0
-        cols.min_day, cols.max_day = int(meta["min_day"]), int(meta["max_day"])
-        cols.reload_reference(store)
-        cols.catch_up(store, batch_rows)
-        assert cols.n == n, (cols.n, n)
-        cols._rates(store, cols.lookups)
-        cols.loaded_from = "cache+tail" if n > n0 else "cache"
-        return cols
+        cache.save(self, store, Path(directory))
 
     def catch_up(self, store, batch_rows: int = 1_000_000) -> None:
         """Read the entries appended to the file since these columns were built (a cache's

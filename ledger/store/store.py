@@ -324,6 +324,18 @@ class Store:
         )
         return ReferenceView(entities, suppliers, chips, first)
 
+    def fy_start_months_in_use(self) -> dict[str, int]:
+        """fy_start_month of every entity that has lines (their stored fiscal years use it)."""
+        rows = (
+            self.cursor()
+            .execute(
+                "SELECT e.entity, e.fy_start_month FROM entities e "
+                "WHERE e.entity IN (SELECT DISTINCT entity FROM line_entries)"
+            )
+            .fetchall()
+        )
+        return dict(rows)
+
     def reference(self, table: str) -> pa.Table:
         """A reference table, ordered by its key."""
         if table not in REFERENCE_TABLES:
