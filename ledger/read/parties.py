@@ -206,7 +206,13 @@ class Parties:
             return {"reason": "no listing in force matches any more", "evidence": []}
         e = evidence[0]
         reason = (
-            f"{e['role']} {e['party']!r} matches {e['matched_name']!r} on the {e['list']} "
+            f"{e['role']} {e['party']!r} matches {e['matched_name']!r}"
+            + (
+                f" (listed as {e['listed_name']!r})"
+                if e["listed_name"] != e["matched_name"]
+                else ""
+            )
+            + f" on the {e['list']} "
             f"(score {e['score']:g}, listed from {e['listed_from'] or 'an unknown date'}; "
             f"source: {e['source']})"
         )
