@@ -25,6 +25,7 @@ from api.routes import (
     health,
     licences,
     orders,
+    parties,
     reference,
     sourcing,
     sql,
@@ -52,6 +53,7 @@ def open_ledger(settings: Settings) -> Ledger:
     ledger = Ledger.open(
         settings.db, max_rows_per_feed=settings.max_rows_per_feed,
         snapshot_dir=settings.snapshot_dir, sql_memory_mb=settings.sql_memory_mb,
+        party_match_threshold=settings.party_match_threshold,
     )  # fmt: skip
     if settings.demo and ledger.entry_count() == 0:
         from ledger import demo
@@ -106,7 +108,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(LoopbackOnlyMiddleware, settings=settings)  # before any body is read
     app.add_middleware(MetricsMiddleware)  # outermost: it also counts what the limit refuses
     for module in (
-        health, orders, reference, totals, budgets, sourcing, compliance, licences, sql,
+        health, orders, reference, parties, totals, budgets, sourcing, compliance, licences,
+        sql,
         dashboard,
     ):  # fmt: skip
         app.include_router(module.router)

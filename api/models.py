@@ -145,6 +145,15 @@ class ComplianceAnswer(BaseModel):
     total: int
 
 
+class PartiesAnswer(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    threshold: float
+    listings: int
+    matched: int
+    parties: list[dict[str, Any]]
+
+
 class SqlRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

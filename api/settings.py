@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from pydantic import field_validator
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SCOPES = ("read", "ingest", "admin")
@@ -28,6 +28,8 @@ class Settings(BaseSettings):
     sql_max_rows: int = 100_000
     sql_max_answer_bytes: int = 64 * 1024 * 1024  # one SQL answer, encoded
     sql_memory_mb: int = 1024  # DuckDB's memory limit (its default is 80% of RAM)
+    # fuzzy score (0-100) from which a party matches a restricted-party listing
+    party_match_threshold: float = Field(90.0, ge=0, le=100)
 
     @field_validator("api_keys")
     @classmethod

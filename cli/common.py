@@ -14,4 +14,6 @@ def db_path(args) -> str:
 def open_ledger(args, snapshot_dir: str | None = None):
     from ledger.ledger import Ledger
 
-    return Ledger.open(db_path(args), snapshot_dir=snapshot_dir)
+    # the service's setting, so that the CLI and the API flag the same parties
+    threshold = float(os.environ.get("CHIP_LEDGER_PARTY_MATCH_THRESHOLD") or 90)
+    return Ledger.open(db_path(args), snapshot_dir=snapshot_dir, party_match_threshold=threshold)

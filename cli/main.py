@@ -99,6 +99,24 @@ def cmd_reference_load(args) -> int:
     return 0
 
 
+def cmd_reference_import(args) -> int:
+    fmt = args.format or ("csv" if args.file.lower().endswith(".csv") else "json")
+    data = Path(args.file).read_bytes()
+    with open_ledger(args) as ledger:
+        n = ledger.import_restricted_parties(data, fmt, args.severity)
+    err.print(f"[green]{n}[/] {args.table} listings imported")
+    return 0
+
+
+def cmd_parties(args) -> int:
+    with open_ledger(args) as ledger:
+        answer = ledger.parties()
+    if not args.all:
+        answer["parties"] = [p for p in answer["parties"] if p["matched"]]
+    out.print_json(json.dumps(answer, default=str))
+    return 0
+
+
 def cmd_reference_show(args) -> int:
     with open_ledger(args) as ledger:
         out.print_json(json.dumps(ledger.reference_rows(args.table), default=str))
@@ -226,6 +244,19 @@ def _reference_commands(sub) -> None:
     rl.add_argument("file")
     rl.add_argument("--format", choices=["json", "csv"])
     rl.set_defaults(func=cmd_reference_load)
+    ri = rsub.add_parser(
+        "import", help="import listings in the US Consolidated Screening List layout"
+    )
+    _db_option(ri)
+    ri.add_argument("table", choices=["restricted-parties"])
+    ri.add_argument("file", help='CSL JSON ({"results": [...]}) or its CSV export')
+    ri.add_argument("--format", choices=["json", "csv"])
+    ri.add_argument("--severity", choices=["violation", "warning"], help="default: per list")
+    ri.set_defaults(func=cmd_reference_import)
+    rp = sub.add_parser("parties", help="restricted-party screening of every party (JSON)")
+    _db_option(rp)
+    rp.add_argument("--all", action="store_true", help="also the parties with no match")
+    rp.set_defaults(func=cmd_parties)
     rs = rsub.add_parser("show", help="print a reference table as JSON")
     _db_option(rs)
     rs.add_argument("table")

@@ -22,8 +22,11 @@ from pathlib import Path
 import pyarrow as pa
 
 from ledger import reference
+from ledger.domain.errors import LedgerError
 from ledger.domain.feeds import read_feed
+from ledger.domain.parties import DEFAULT_THRESHOLD
 from ledger.read.queries import Queries
+from ledger.reference import csl
 from ledger.reference import upgrade as pack_upgrade
 from ledger.resident.columns import ResidentColumns
 from ledger.resident.keys import KeyIndex
@@ -39,8 +42,17 @@ MAX_ROWS_PER_FEED = 5_000_000
 class Ledger:
     """The store, the resident state kept in step with it, and the use cases over both."""
 
-    def __init__(self, store: Store, max_rows_per_feed: int, backend: str | None, cache: bool):
+    def __init__(
+        self, store: Store, max_rows_per_feed: int, backend: str | None, cache: bool,
+        party_match_threshold: float = DEFAULT_THRESHOLD,
+    ):  # fmt: skip
+        if not 0 <= party_match_threshold <= 100:
+            raise LedgerError(
+                "bad-setting", "Party match threshold out of range",
+                f"{party_match_threshold}: use 0 to 100", 422,
+            )  # fmt: skip
         self.store = store
+        self.party_match_threshold = float(party_match_threshold)
         self.max_rows_per_feed = max_rows_per_feed
         self.backend = backend
         on_disk = cache and store.path not in ("", ":memory:")
@@ -58,15 +70,18 @@ class Ledger:
         cls, path: str | os.PathLike, *, max_rows_per_feed: int = MAX_ROWS_PER_FEED,
         backend: str | None = None, cache: bool = True, snapshot_dir: str | None = None,
         sql_memory_mb: int = DEFAULT_SQL_MEMORY_MB,
+        party_match_threshold: float = DEFAULT_THRESHOLD,
     ) -> Ledger:  # fmt: skip
         """Open (or create) the ledger at `path`. A new ledger gets the shipped reference
-        pack (chips, suppliers, export rules) in the transaction that creates it."""
+        pack (chips, suppliers, export rules, restricted parties) in the transaction that
+        creates it. `party_match_threshold` (0-100) is the fuzzy score from which a party
+        matches a restricted-party listing."""
         store = Store(
             path, snapshot_dir=snapshot_dir, seed=reference.pack_tables, sql_memory_mb=sql_memory_mb
         )
         if store.created:
             log.info("new ledger %s with the shipped reference pack", path)
-        return cls(store, max_rows_per_feed, backend, cache)
+        return cls(store, max_rows_per_feed, backend, cache, party_match_threshold)
 
     def close(self) -> None:
         """Save the resident columns beside the file (the next start maps them) and close."""
@@ -105,7 +120,9 @@ class Ledger:
             cols = self.cols
             with self._resident_lock:
                 if self._reads is None:
-                    self._reads = Queries(self.store, cols, self.backend)
+                    self._reads = Queries(
+                        self.store, cols, self.backend, self.party_match_threshold
+                    )
         return self._reads
 
     def save_cache(self) -> None:
@@ -143,6 +160,16 @@ class Ledger:
         """Load rows into a reference table (JSON or CSV); the same key replaces."""
         with self.write_lock:
             loaded = reference.load(self.store, name, data, fmt)
+            self._reference_changed()
+        return loaded
+
+    def import_restricted_parties(
+        self, data: bytes, fmt: str, severity: str | None = None
+    ) -> int:  # fmt: skip
+        """Load listings in the US Consolidated Screening List layout (JSON or CSV)."""
+        rows = csl.parse(data, fmt, severity)
+        with self.write_lock:
+            loaded = reference.load_rows(self.store, "restricted-parties", rows)
             self._reference_changed()
         return loaded
 
@@ -194,6 +221,11 @@ class Ledger:
     ) -> dict:
         """The licence register: used and remaining per licence, state, consuming lines."""
         return self.reads.licences(state, as_of, lines)
+
+    def parties(self) -> dict:
+        """Every party (suppliers, entities, lease owners and operators) with its best
+        restricted-party matches."""
+        return self.reads.parties()
 
     def sql(self, sql: str, max_rows: int = 10_000, timeout_s: float = 5.0):
         return self.store.read_only_sql(sql, max_rows=max_rows, timeout_s=timeout_s)

@@ -74,7 +74,7 @@ def test_upgrade_updates_shipped_rows_and_never_touches_user_rows(aged):
 def test_a_fresh_ledger_is_current(ledger):
     listing = ledger.upgrade_pack(dry_run=True)
     assert all(not t["added"] and not t["changed"] and t["kept"] == 0 for t in listing.values())
-    assert set(listing) == {"chips", "suppliers", "export-rules"}
+    assert set(listing) == {"chips", "suppliers", "export-rules", "restricted-parties"}
 
 
 def test_cli_init_upgrade(db_path, capsys):

@@ -24,7 +24,10 @@ MAX_PAGE = MAX_PAGE_LINES
     description=(
         "`counts` per rule, and a page of flagged lines (order_id, line_no, rule_id, kind, "
         "severity, reason), one per line x rule; `total` is the count of all flagged lines. "
-        "Screening support, not legal advice."
+        "Rule `restricted_party` flags a line whose supplier, entity, lease owner or operator "
+        "matches a restricted-party listing in force on its order date (see /v1/parties); "
+        "its lines carry `evidence` (role, party, listed and matched name, list, score, "
+        "source) and the listing's severity. Screening support, not legal advice."
     ),
     responses=responses(*COMMON),
     dependencies=[ReadScope],

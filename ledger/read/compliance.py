@@ -15,6 +15,7 @@ from ledger.read.dims import (
 )
 from ledger.read.evidence import chip_figures, evidence, lease_reason
 from ledger.read.licences import LICENCE_RULE_KINDS
+from ledger.read.parties import PARTY_KIND, PARTY_RULE_ID
 from ledger.resident import columns as C
 
 if TYPE_CHECKING:
@@ -112,12 +113,14 @@ class Compliance:
             raise _bad_param("offset", "must be >= 0")
         with self.cols.lock:
             rules = list(self.cols.lookups.rules)
-            if rule is not None and rule not in {r["rule_id"] for r in rules}:
+            if rule is not None and rule not in {r["rule_id"] for r in rules} | {PARTY_RULE_ID}:
                 raise _bad_param("rule", f"unknown rule {rule!r}")
             bits = self._screen()
+            party_hits, party_severity = self._party_flags()  # see ledger.read.parties
             if fiscal_year is not None:
                 fy = self.cols.view()["codes"][C.FY, : self.cols.n]
                 bits = np.where(fy == fiscal_year - C.FY0, bits, np.uint64(0))
+                party_hits = party_hits[fy[party_hits] == fiscal_year - C.FY0]
         counts, pairs = [], []
         flagged = np.flatnonzero(bits)  # one pass over the ledger; then only flagged entries
         flagged_bits = bits[flagged]
@@ -129,6 +132,10 @@ class Compliance:
             )  # fmt: skip
             if rule is None or r["rule_id"] == rule:
                 pairs.append((hit, k))
+        rules.append({"rule_id": PARTY_RULE_ID, "kind": PARTY_KIND, "severity": party_severity})
+        counts.append({**rules[-1], "lines": int(party_hits.size)})
+        if rule is None or rule == PARTY_RULE_ID:
+            pairs.append((party_hits, len(rules) - 1))
         flat_entries = np.concatenate([h for h, _ in pairs]) if pairs else np.zeros(0, np.int64)
         flat_rules = (
             np.concatenate([np.full(h.size, k) for h, k in pairs])
@@ -171,6 +178,8 @@ class Compliance:
                  "rule_id": r["rule_id"], "kind": r["kind"], "severity": r["severity"],
                  "reason": _reason(r, d), "evidence": shown}
             )  # fmt: skip
+            if r["kind"] == PARTY_KIND:  # severity from the listing, with the evidence
+                lines[-1].update(self._party_evidence(d))
         return lines
 
     def _facts(self):

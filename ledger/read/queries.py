@@ -13,6 +13,7 @@ from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
 from kernels import dispatch
+from ledger.domain.parties import DEFAULT_THRESHOLD
 from ledger.guard import Committed
 from ledger.read.budgets import Budgets
 from ledger.read.compliance import Compliance
@@ -21,6 +22,7 @@ from ledger.read.dims import (
     Dimensions,
 )
 from ledger.read.licences import Licences
+from ledger.read.parties import Parties
 from ledger.read.rollup import Rollups
 from ledger.read.sharing import KernelObserver, Sharing
 from ledger.read.sourcing import Sourcing
@@ -38,11 +40,23 @@ def warm_kernels(backend: str | None = None) -> float:
 
 
 class Queries(
-    Totals, Budgets, Sourcing, Compliance, Licences, Rollups, Conversions, Dimensions, Sharing
+    Totals,
+    Budgets,
+    Sourcing,
+    Compliance,
+    Licences,
+    Parties,
+    Rollups,
+    Conversions,
+    Dimensions,
+    Sharing,
 ):
     """The read use cases, over resident columns kept in step with the ledger."""
 
-    def __init__(self, store: Store, cols: ResidentColumns, backend: str | None = None):
+    def __init__(
+        self, store: Store, cols: ResidentColumns, backend: str | None = None,
+        party_threshold: float = DEFAULT_THRESHOLD,
+    ):  # fmt: skip
         self.store = store
         self.cols = cols
         self.backend = backend
@@ -56,6 +70,11 @@ class Queries(
         self._inflight_lock = threading.Lock()
         self._prepared_state: tuple | None = None  # see _prepared
         self._prepared_items: dict[tuple, Any] = {}
+        # restricted-party matches, redone when the generation moves (see ledger.read.parties)
+        self.party_threshold = party_threshold
+        self._party_lock = threading.Lock()
+        self._party_screen = None
+        self._party_hits = None
 
     def state_changed(self) -> None:
         """Reference data changed (rates, budgets, rules...): nothing kept may be reused."""

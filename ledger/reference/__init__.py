@@ -168,16 +168,28 @@ def _finish_licence(clean: dict) -> list[tuple[str, str]]:
     return faults
 
 
+def _finish_party(clean: dict) -> list[tuple[str, str]]:
+    start, end = clean.get("listed_from"), clean.get("listed_to")
+    if start and end and end < start:
+        return [("listed_to", "is before listed_from")]
+    return []
+
+
 _FINISH = {
     "budgets": _finish_budget, "fx_rates": _finish_rate, "export_rules": _finish_rule,
     "licences": _finish_licence,
+    "restricted_parties": _finish_party,
 }  # fmt: skip
 
 
 def load(store, name: str, data: bytes, fmt: str) -> int:
     """Parse, validate and load one reference table; returns the rows loaded."""
+    return load_rows(store, name, parse_rows(data, fmt))
+
+
+def load_rows(store, name: str, rows: list[dict]) -> int:
+    """Validate and load rows already parsed (a CSL import); returns the rows loaded."""
     table = table_name(name)
-    rows = parse_rows(data, fmt)
     arrow = validate_rows(table, rows)
     if table == "budgets":
         _check_budget_refs(store, arrow)
@@ -240,6 +252,7 @@ PACK_FILES = [
     ("chips", "chips.csv", "csv"),
     ("suppliers", "suppliers.csv", "csv"),
     ("export-rules", "export_rules.json", "json"),
+    ("restricted-parties", "restricted_parties.json", "json"),
 ]
 
 

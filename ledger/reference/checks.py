@@ -220,6 +220,34 @@ def _chips(v) -> str:
     return ",".join(sorted(names))
 
 
+MAX_LIST_ITEMS = 200  # alt names or countries of one listing
+
+
+def _items(v) -> list:
+    """A list as sent: a JSON array, or text separated by `;` (CSV), or nothing."""
+    if v is None or v == "":
+        return []
+    if isinstance(v, list):
+        items = v
+    elif isinstance(v, str):
+        items = [x for x in (p.strip() for p in v.split(";")) if x]
+    else:
+        raise ValueError(f"{json.dumps(v, default=str)[:60]} is not a list")
+    if len(items) > MAX_LIST_ITEMS:
+        raise ValueError(f"more than {MAX_LIST_ITEMS} items")
+    return items
+
+
+def _names(v) -> list[str]:
+    """Alternative names: each text, kept in order, repeats dropped."""
+    names = [_text(x, 500) for x in _items(v)]
+    return list(dict.fromkeys(names))
+
+
+def _countries(v) -> list[str]:
+    return sorted({_country(x) for x in _items(v)})
+
+
 def _params(v) -> dict:
     if isinstance(v, str):  # CSV carries params as JSON text
         try:

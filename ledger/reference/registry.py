@@ -177,6 +177,28 @@ TABLES: tuple[Table, ...] = (
                "the licence document (number, date, issuing office)"),
     ), "Export licences, notifications and licence exceptions on file: depleting budgets "
        "that lines name in `license_ref`."),
+    Table("restricted_parties", "restricted-parties", ("party_id",), (
+        Column("party_id", "VARCHAR NOT NULL", ck._text, "listing id (the CSL `id`)"),
+        Column("list", "VARCHAR NOT NULL", ck._text,
+               "the list it is on (the CSL `source`, e.g. Entity List (EL) - Bureau of "
+               "Industry and Security)"),
+        Column("name", "VARCHAR NOT NULL", lambda v: ck._text(v, 500), "listed name"),
+        Column("alt_names", "VARCHAR[] NOT NULL", ck._names,
+               "other names it is listed under (a list; CSV: separated by `;`)",
+               pa.list_(pa.string())),
+        Column("countries", "VARCHAR[] NOT NULL", ck._countries,
+               "ISO 3166-1 alpha-2 codes of its addresses (a list; empty when unknown)",
+               pa.list_(pa.string())),
+        Column("listed_from", "DATE", ck._opt_date,
+               "first day in force (optional: unknown means always)", pa.date32()),
+        Column("listed_to", "DATE", ck._opt_date, "last day in force (optional)", pa.date32()),
+        Column("severity", "VARCHAR NOT NULL",
+               _optional(ck._one_of("violation", "warning"), "violation"),
+               "severity of a flag on a matching line: violation or warning"),
+        Column("source", "VARCHAR NOT NULL", _source(True),
+               "the listing's Federal Register notice or list URL"),
+    ), "Restricted parties (the US Consolidated Screening List layout imports into it); "
+       "suppliers, entities, lease owners and operators are screened against it."),
 )  # fmt: skip
 
 BY_NAME: dict[str, Table] = {t.name: t for t in TABLES}

@@ -278,6 +278,39 @@ class Store:
             .to_pylist()
         )
 
+    # -- lease parties (restricted-party screening) ---------------------
+
+    _LEASE_ROLES = ("owner", "operator")
+
+    def lease_party_names(self, start_seq: int = 0) -> list[tuple[str, str]]:
+        """(role, name) of every lease owner and operator named on entries from start_seq."""
+        return [
+            (role, name)
+            for role in self._LEASE_ROLES
+            for (name,) in self.cursor()
+            .execute(
+                f"SELECT DISTINCT {role} FROM line_entries "
+                f"WHERE entry_seq >= $1 AND {role} IS NOT NULL ORDER BY 1",
+                [int(start_seq)],
+            )
+            .fetchall()
+        ]
+
+    def entries_naming(self, role: str, names: list[str]) -> pa.Table:
+        """entry_seq and the name of the entries whose `role` (owner or operator) is one of
+        `names`, by entry_seq."""
+        if role not in self._LEASE_ROLES:
+            raise ValueError(f"unknown lease role {role!r}")
+        return (
+            self.cursor()
+            .sql(
+                f"SELECT entry_seq, {role} AS name FROM line_entries "
+                f"WHERE {role} IN (SELECT unnest($names)) ORDER BY entry_seq",
+                params={"names": list(names)},
+            )
+            .to_arrow_table()
+        )
+
     # -- reference data --------------------------------------------------
 
     def reference_view(self) -> ReferenceView:
