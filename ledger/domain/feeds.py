@@ -288,7 +288,15 @@ def read_csv(data: bytes) -> RawFeed:
         )
     except (pa.ArrowException, UnicodeDecodeError) as e:  # Arrow checks UTF-8 as it reads
         raise _malformed("CSV", _first_line(e)) from None
-    return RawFeed(plain_columns(table))
+    return RawFeed(_without_csv_index(plain_columns(table)))
+
+
+def _without_csv_index(table: pa.Table) -> pa.Table:
+    """pandas `to_csv()` writes its index as a first column with an empty name: not data.
+    Only the first column, and only when unnamed (an empty name elsewhere is refused)."""
+    if table.num_columns and table.column_names[0] == "":
+        return table.remove_column(0)
+    return table
 
 
 # -- Arrow and Parquet: untrusted memory, validated in full before any use ----
@@ -364,7 +372,7 @@ def read_arrow(data: bytes | pa.NativeFile) -> RawFeed:
         batches, schema = _ipc_batches(data)
     except (pa.ArrowException, OSError, UnicodeDecodeError) as e:
         raise _malformed("Arrow IPC", _first_line(e)) from None
-    return RawFeed(_validated(batches, schema, "Arrow IPC"))
+    return RawFeed(_without_pandas_index(_validated(batches, schema, "Arrow IPC"), schema))
 
 
 def _pandas_index_columns(schema: pa.Schema) -> list[str]:
@@ -383,9 +391,14 @@ def read_parquet(data: bytes) -> RawFeed:
         batches = table.to_batches()
     except (pa.ArrowException, OSError, UnicodeDecodeError) as e:
         raise _malformed("Parquet", _first_line(e)) from None
-    table = _validated(batches, schema, "Parquet")
+    return RawFeed(_without_pandas_index(_validated(batches, schema, "Parquet"), schema))
+
+
+def _without_pandas_index(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """pandas (`to_parquet`, `pa.Table.from_pandas`) stores its index as columns named in the
+    schema's `pandas` metadata (`__index_level_0__`, or the index's own name): not data."""
     drop = [c for c in _pandas_index_columns(schema) if c in table.column_names]
-    return RawFeed(table.drop_columns(drop) if drop else table)
+    return table.drop_columns(drop) if drop else table
 
 
 READERS = {
