@@ -62,7 +62,7 @@ def cmd_ingest(args) -> int:
             fmt = args.format or format_of_path(name)
             data = Path(name).read_bytes()
             try:
-                result = ledger.ingest_bytes(data, fmt, feed_id=args.feed_id)
+                result = ledger.ingest_bytes(data, fmt, feed_id=args.feed_id, mapping=args.mapping)
             except LedgerError as e:
                 print_problem(e, name)
                 status = 1
@@ -167,6 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("files", nargs="+")
     i.add_argument("--format", choices=["json", "ndjson", "csv", "arrow", "parquet"])
     i.add_argument("--feed-id", help="idempotency key (default: content hash)")
+    i.add_argument("--mapping", help="a stored mapping profile that reads the file's columns")
     _reference_commands(sub)
     s = command("sql", cmd_sql, "one read-only SQL statement")
     s.add_argument("query")

@@ -265,20 +265,21 @@ def read_ndjson(data: bytes) -> RawFeed:
     return RawFeed(_rows_to_table(rows, "NDJSON"))
 
 
-def read_csv(data: bytes) -> RawFeed:
+def read_csv(data: bytes, delimiter: str = ",") -> RawFeed:
     # Every column is text: typing is validation's job, so "007" stays "007", and
     # only an empty cell is missing ("N/A", "NA", "null" are text, as sent).
     end = data.find(b"\n")
     first_line = decode_utf8(data[: end if end >= 0 else len(data)], "the header", "CSV")
     first_line = first_line.strip("\r")
     try:
-        names = next(csv.reader([first_line]), [])
+        names = next(csv.reader([first_line], delimiter=delimiter), [])
     except csv.Error as e:  # e.g. a stray carriage return inside the header
         raise _malformed("CSV", f"header: {e}") from None
     try:
         table = pacsv.read_csv(
             io.BytesIO(data),
             read_options=pacsv.ReadOptions(use_threads=True, block_size=1 << 24),
+            parse_options=pacsv.ParseOptions(delimiter=delimiter),
             convert_options=pacsv.ConvertOptions(
                 column_types={name: pa.string() for name in names},
                 null_values=[""],
@@ -410,7 +411,10 @@ READERS = {
 }
 
 
-def read_feed(data: bytes, fmt: str) -> RawFeed:
+def read_feed(data: bytes, fmt: str, delimiter: str = ",") -> RawFeed:
+    """`delimiter` (a mapping profile's) applies to CSV only."""
     if fmt not in READERS:
         raise LedgerError("unknown-format", "Unknown feed format", fmt, 400)
+    if fmt == "csv":
+        return read_csv(data, delimiter)
     return READERS[fmt](data)

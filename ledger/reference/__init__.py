@@ -215,4 +215,6 @@ def as_rows(store, name: str) -> list[dict]:
             r["amount"] = format_minor(r.pop("amount_minor"), r["currency"])
         if table == "export_rules":
             r["params"] = json.loads(r["params"])
+        if table == "mappings":
+            r["profile"] = json.loads(r["profile"])
     return rows

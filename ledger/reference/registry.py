@@ -12,6 +12,7 @@ from decimal import Decimal
 import pyarrow as pa
 
 import ledger.reference.checks as ck
+from ledger.domain.mapping import check_profile
 
 
 @dataclass(frozen=True)
@@ -135,6 +136,14 @@ TABLES: tuple[Table, ...] = (
                "violation or warning"),
         Column("source", "VARCHAR NOT NULL", _source(True), _SOURCE_DOC),
     ), "Export-control rules as data, effective-dated, each with its source."),
+    Table("mappings", "mappings", ("mapping",), (
+        Column("mapping", "VARCHAR NOT NULL", ck._text,
+               "profile name (`?mapping=NAME`, `chip-ledger ingest --mapping NAME`)"),
+        Column("profile", "VARCHAR NOT NULL", check_profile,
+               "JSON object: `fields` (line field -> source `column` or `constant`, with "
+               "`date_format`, `decimal`, `thousands`, `values`), `unmapped` (refuse or keep "
+               "in `attributes`), `delimiter`, `ignore`; checked when stored"),
+    ), "Mapping profiles: ERP exports as they are, read into line fields."),
 )  # fmt: skip
 
 BY_NAME: dict[str, Table] = {t.name: t for t in TABLES}

@@ -24,6 +24,7 @@ _ENTRY_DDL = ", ".join(
             "VARCHAR NOT NULL", "BIGINT NOT NULL", "BIGINT NOT NULL", "BIGINT NOT NULL",
             "VARCHAR NOT NULL", "VARCHAR NOT NULL", "VARCHAR NOT NULL", "VARCHAR NOT NULL",
             "VARCHAR NOT NULL", "VARCHAR", "VARCHAR", "BOOLEAN NOT NULL", "VARCHAR",
+            "VARCHAR",  # attributes: JSON text (json_extract_string(attributes, '$.cost_center'))
         ],
         strict=True,
     )
@@ -42,6 +43,8 @@ _DDL = [
     *[f"CREATE TABLE IF NOT EXISTS {t} ({cols})" for t, (cols, _) in REFERENCE_TABLES.items()],
     # ledgers created before suppliers carried a source
     "ALTER TABLE suppliers ADD COLUMN IF NOT EXISTS source VARCHAR",
+    # ledgers created before mapping profiles kept columns (the last column of an entry)
+    "ALTER TABLE line_entries ADD COLUMN IF NOT EXISTS attributes VARCHAR",
     # n / d rounded half-even, exact in 128-bit integers (the kernels' rule).
     "CREATE OR REPLACE MACRO half_even_div(n, d) AS "
     "sign(n) * ((abs(n) // d) + CASE WHEN 2 * (abs(n) % d) > d "
