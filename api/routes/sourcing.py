@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
 from api.deps import QueriesDep, ReadScope
+from api.export import EXPORT_RESPONSES, respond
 from api.models import RowsAnswer
 from api.problems import COMMON, responses
 from api.routes.budgets import Entity, FiscalYear
@@ -20,10 +21,10 @@ router = APIRouter(prefix="/v1", tags=["reads"])
         "One row per policy x entity x fiscal year: policy, entity, fiscal_year, metric, "
         "min_share, domestic, total, share, status (`pass`/`fail`), headroom, currency."
     ),
-    responses=responses(*COMMON),
+    responses={**EXPORT_RESPONSES, **responses(*COMMON)},
     dependencies=[ReadScope],
 )
 def get_sourcing(
-    queries: QueriesDep, fiscal_year: FiscalYear = None, entity: Entity = None
+    request: Request, queries: QueriesDep, fiscal_year: FiscalYear = None, entity: Entity = None
 ) -> dict:
-    return queries.sourcing(fiscal_year=fiscal_year, entity=entity)
+    return respond(request, "sourcing", queries.sourcing(fiscal_year=fiscal_year, entity=entity))
