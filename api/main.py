@@ -16,7 +16,17 @@ from api.loopback import LoopbackOnlyMiddleware
 from api.metrics import MetricsMiddleware
 from api.models import FeedLine, FeedObject
 from api.problems import Problem
-from api.routes import budgets, compliance, health, orders, reference, sourcing, sql, totals
+from api.routes import (
+    budgets,
+    compliance,
+    health,
+    orders,
+    reference,
+    snapshots,
+    sourcing,
+    sql,
+    totals,
+)
 from api.settings import Settings, is_loopback
 from api.usecases import open_queries
 from ledger import service
@@ -89,7 +99,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodyLimitMiddleware, settings=settings)
     app.add_middleware(LoopbackOnlyMiddleware, settings=settings)  # before any body is read
     app.add_middleware(MetricsMiddleware)  # outermost: it also counts what the limit refuses
-    for module in (health, orders, reference, totals, budgets, sourcing, compliance, sql):
+    for module in (
+        health, orders, reference, totals, budgets, sourcing, compliance, sql, snapshots,
+    ):  # fmt: skip
         app.include_router(module.router)
 
     def openapi() -> dict:

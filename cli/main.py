@@ -106,9 +106,17 @@ def cmd_sql(args) -> int:
 
 
 def cmd_snapshot(args) -> int:
+    from ledger import service
+
     target = Path(args.dir).resolve()
-    with open_ledger(args, snapshot_dir=str(target)) as ledger:
-        written = ledger.snapshot(target)
+    record = service.read_record(db_path(args))
+    if record is not None:  # the service holds the file: it writes the snapshot while serving
+        from cli import remote
+
+        written = remote.post_json(record, "/v1/snapshots", {"dir": str(target)})["files"]
+    else:
+        with open_ledger(args, snapshot_dir=str(target)) as ledger:
+            written = ledger.snapshot(target)
     out.print_json(json.dumps(written))
     return 0
 
@@ -173,7 +181,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("query")
     s.add_argument("--format", choices=["table", "csv", "json"], default="table")
     s.add_argument("--max-rows", type=int, default=1000)
-    sn = command("snapshot", cmd_snapshot, "Parquet files + a DuckDB copy in DIR")
+    sn = command(
+        "snapshot", cmd_snapshot,
+        "Parquet files + a DuckDB copy in DIR (through a running service that holds the file: "
+        "DIR must be inside its CHIP_LEDGER_SNAPSHOT_DIR; CHIP_LEDGER_TOKEN an admin token)",
+    )  # fmt: skip
     sn.add_argument("dir")
     sv = command("serve", cmd_serve, "run the HTTP service")
     sv.add_argument("--host", default="127.0.0.1")
