@@ -33,6 +33,7 @@ MONEY_COLUMNS = frozenset({
 })  # fmt: skip
 # decimal text that is a number, not money: shares, and unit counts of sourcing policies
 NUMBER_COLUMNS = frozenset({"utilization", "share", "min_share", "warn_share"})
+_NUMERIC_COLUMNS = MONEY_COLUMNS | NUMBER_COLUMNS
 _DECIMAL = re.compile(r"^-?\d+(?:\.\d+)?$")
 MAX_EXACT_INT = 2**53
 
@@ -138,9 +139,7 @@ def _write_cell(ws, r: int, c: int, name: str, value, currency: str | None, fmt:
             ws.write_string(r, c, str(value))
     elif isinstance(value, float):
         ws.write_number(r, c, value)
-    elif isinstance(value, str) and _DECIMAL.match(value) and (
-        name in MONEY_COLUMNS or name in NUMBER_COLUMNS
-    ):  # fmt: skip
+    elif isinstance(value, str) and name in _NUMERIC_COLUMNS and _DECIMAL.match(value):
         number = _exact_float(value)
         if number is None:
             ws.write_string(r, c, value)  # exact text rather than a rounded double
