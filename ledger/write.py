@@ -51,12 +51,15 @@ def ingest(
         )  # fmt: skip
     store = ledger.store
     sha = hashlib.sha256(content if content is not None else table_bytes(raw)).hexdigest()
+    feed_id = feed_id or f"sha256:{sha}"
     key_only = cancellations.key_only_rows(raw)
     if key_only.any():  # a cancellation naming only its key: the rest is the current entry's
+        prior = store.feed_by_id(feed_id)
+        if prior is not None:  # sent again: the first answer (the line is cancelled by now)
+            return AppendResult(_replayed(feed_id, sha, prior), replay=True)
         keys = cancellations.keys_of(raw, key_only)
         raw, attributes = cancellations.complete(raw, attributes, keys, store.current_lines(keys))
     batch = validate(raw, store.reference_view(), ledger.max_rows_per_feed, attributes)
-    feed_id = feed_id or f"sha256:{sha}"
     with ledger.write_lock:
         for _ in range(MAX_STALE_RETRIES):
             prior = store.feed_by_id(feed_id)
