@@ -43,7 +43,10 @@ def _cell(name: str, value) -> str:
     return str(value)
 
 
-def show_rows(rows: list[dict], fmt: str, title: str = "", console: Console | None = None):
+def show_rows(
+    rows: list[dict], fmt: str, title: str = "", console: Console | None = None,
+    drop_minor: bool = True,
+):  # fmt: skip
     """Rows as a table for a person (numbers grouped and never cut, `*_minor` columns left to
     JSON/CSV; a table wider than the terminal drops to one block per row), JSON or CSV."""
     console = console or out
@@ -60,7 +63,7 @@ def show_rows(rows: list[dict], fmt: str, title: str = "", console: Console | No
     if not rows:
         console.print(f"[dim]{title}: no rows[/]")
         return
-    names = [k for k in rows[0] if not k.endswith("_minor")]
+    names = [k for k in rows[0] if not (drop_minor and k.endswith("_minor"))]
     cells = [[_cell(k, row.get(k)) for k in names] for row in rows]
     numeric = [all(_is_number(r.get(k)) for r in rows) for k in names]
     widest = [max(len(c[i]) for c in cells) for i in range(len(names))]
@@ -106,7 +109,8 @@ def show_arrow(table, fmt: str) -> None:
 
         pacsv.write_csv(table, sys.stdout.buffer)
         return
-    show_rows(table.to_pylist(), "json" if fmt == "json" else "table")
+    # ad-hoc SQL: every column asked for is shown, *_minor ones too
+    show_rows(table.to_pylist(), "json" if fmt == "json" else "table", drop_minor=False)
 
 
 def print_problem(e: LedgerError, where: str = "") -> None:

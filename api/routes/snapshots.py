@@ -41,7 +41,7 @@ class SnapshotAnswer(BaseModel):
         "the manifest says which DuckDB versions open the copy. Folders outside the "
         "service's snapshot folder are refused (403); a folder not empty is a 409."
     ),
-    responses=responses(401, 403, 409, 422, 500),
+    responses=responses(400, 401, 403, 409, 422, 500),
     dependencies=[AdminScope],
 )
 def post_snapshot(ledger: LedgerDep, request: SnapshotRequest | None = None) -> dict:
