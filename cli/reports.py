@@ -62,8 +62,9 @@ def _export(args, kind: str, answer: dict) -> bool:
     a table, which the command draws itself."""
     from api import export
 
-    if args.format == "json":
-        out.print_json(json.dumps(answer, default=str))
+    if args.format == "json":  # budgets and sourcing: their rows, as the CLI always gave them
+        rows_only = kind in ("budgets", "sourcing")
+        out.print_json(json.dumps(answer["rows"] if rows_only else answer, default=str))
     elif args.format == "csv":
         sys.stdout.buffer.write(export.csv_bytes(export.sheets(kind, answer)[0]))
         sys.stdout.flush()
