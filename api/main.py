@@ -27,6 +27,7 @@ from api.routes import (
     orders,
     parties,
     reference,
+    snapshots,
     sourcing,
     sql,
     totals,
@@ -109,8 +110,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(MetricsMiddleware)  # outermost: it also counts what the limit refuses
     for module in (
         health, orders, reference, parties, totals, budgets, sourcing, compliance, licences,
-        sql,
-        dashboard,
+        sql, snapshots, dashboard,
     ):  # fmt: skip
         app.include_router(module.router)
 

@@ -79,7 +79,7 @@ def cmd_ingest(args) -> int:
             fmt = args.format or format_of_path(name)
             data = Path(name).read_bytes()
             try:
-                result = ledger.ingest_bytes(data, fmt, feed_id=args.feed_id)
+                result = ledger.ingest_bytes(data, fmt, feed_id=args.feed_id, mapping=args.mapping)
             except LedgerError as e:
                 print_problem(e, name)
                 status = 1
@@ -141,9 +141,17 @@ def cmd_sql(args) -> int:
 
 
 def cmd_snapshot(args) -> int:
+    from ledger import service
+
     target = Path(args.dir).resolve()
-    with open_ledger(args, snapshot_dir=str(target)) as ledger:
-        written = ledger.snapshot(target)
+    record = service.read_record(db_path(args))
+    if record is not None:  # the service holds the file: it writes the snapshot while serving
+        from cli import remote
+
+        written = remote.post_json(record, "/v1/snapshots", {"dir": str(target)})["files"]
+    else:
+        with open_ledger(args, snapshot_dir=str(target)) as ledger:
+            written = ledger.snapshot(target)
     out.print_json(json.dumps(written))
     return 0
 
@@ -208,12 +216,17 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("files", nargs="+")
     i.add_argument("--format", choices=["json", "ndjson", "csv", "arrow", "parquet"])
     i.add_argument("--feed-id", help="idempotency key (default: content hash)")
+    i.add_argument("--mapping", help="a stored mapping profile that reads the file's columns")
     _reference_commands(sub)
     s = command("sql", cmd_sql, "one read-only SQL statement")
     s.add_argument("query")
     s.add_argument("--format", choices=["table", "csv", "json"], default="table")
     s.add_argument("--max-rows", type=int, default=1000)
-    sn = command("snapshot", cmd_snapshot, "Parquet files + a DuckDB copy in DIR")
+    sn = command(
+        "snapshot", cmd_snapshot,
+        "Parquet files + a DuckDB copy in DIR (through a running service that holds the file: "
+        "DIR must be inside its CHIP_LEDGER_SNAPSHOT_DIR; CHIP_LEDGER_TOKEN an admin token)",
+    )  # fmt: skip
     sn.add_argument("dir")
     sv = command("serve", cmd_serve, "run the HTTP service")
     sv.add_argument("--host", default="127.0.0.1")

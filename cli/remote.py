@@ -27,6 +27,14 @@ def post_sql(record: ServiceRecord, sql: str, max_rows: int) -> dict:
     return _call(request)
 
 
+def post_json(record: ServiceRecord, path: str, body: dict) -> dict:
+    request = urllib.request.Request(
+        f"{record.url}{path}", data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+    )  # fmt: skip
+    return _call(request)
+
+
 def _call(request: urllib.request.Request) -> dict:
     token = os.environ.get("CHIP_LEDGER_TOKEN")
     if token:
@@ -51,7 +59,8 @@ def _problem(e: urllib.error.HTTPError) -> LedgerError:
         doc = {}
     errors = [RowError(f.get("row"), f.get("field"), f.get("message", "")) for f in doc.get(
         "errors", [])]  # fmt: skip
-    hint = " (set CHIP_LEDGER_TOKEN to a read token)" if e.code in (401, 403) else ""
+    needed = "an admin" if "/v1/snapshots" in e.url else "a read"
+    hint = f" (set CHIP_LEDGER_TOKEN to {needed} token)" if e.code in (401, 403) else ""
     return LedgerError(
         doc.get("type", "http-error").rsplit("/", 1)[-1], doc.get("title", f"HTTP {e.code}"),
         str(doc.get("detail", e.reason)) + hint, e.code, errors=errors,

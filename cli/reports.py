@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 
 from cli.common import db_path, open_ledger
-from cli.output import out, show_rows
+from cli.output import grouped, out, show_rows
 from ledger import service
+from ledger.domain.errors import LedgerError
 
-FORMATS = {"choices": ["table", "json", "csv"], "default": "table"}
+FORMATS = {"choices": ["table", "json", "csv", "xlsx"], "default": "table"}
 
 
 def through_service(args, kind: str) -> dict | None:
@@ -61,25 +63,55 @@ def _answer(args, kind: str) -> dict:
         return getattr(ledger, kind)(args.fiscal_year, args.entity)
 
 
+def _export(args, kind: str, answer: dict) -> bool:
+    """JSON, CSV or XLSX of an answer (the service's own forms, api/export.py); False for
+    a table, which the command draws itself."""
+    from api import export
+
+    if args.format == "json":  # budgets and sourcing: their rows, as the CLI always gave them
+        rows_only = kind in ("budgets", "sourcing")
+        out.print_json(json.dumps(answer["rows"] if rows_only else answer, default=str))
+    elif args.format == "csv":
+        sys.stdout.buffer.write(export.csv_bytes(export.sheets(kind, answer)[0]))
+        sys.stdout.flush()
+    elif args.format == "xlsx":
+        body = export.xlsx_bytes(export.sheets(kind, answer))
+        if args.output:
+            with open(args.output, "wb") as f:
+                f.write(body)
+        elif not sys.stdout.isatty():
+            sys.stdout.buffer.write(body)
+            sys.stdout.flush()
+        else:
+            raise LedgerError(
+                "output-needed", "XLSX needs a file", "pass --output FILE.xlsx", 400
+            )  # fmt: skip
+    else:
+        return False
+    return True
+
+
 def cmd_totals(args) -> int:
     answer = _answer(args, "totals")
-    if args.format == "json":
-        out.print_json(json.dumps(answer, default=str))
-        return 0
-    show_rows(answer["rows"], args.format, f"totals in {answer['currency']} (fx {answer['fx']})")
-    if args.format == "table":
+    if not _export(args, "totals", answer):
+        currency = answer["currency"]
+        show_rows(answer["rows"], "table", f"totals in {currency} (fx {answer['fx']})")
         total = answer["total"]
-        out.print(f"total: {total['amount']} {answer['currency']}, {total['lines']} lines")
+        out.print(f"total: {grouped(total['amount'])} {currency}, {total['lines']:,} lines")
     return 0
 
 
 def cmd_budgets(args) -> int:
-    show_rows(_answer(args, "budgets")["rows"], args.format, "budgets")
+    answer = _answer(args, "budgets")
+    if not _export(args, "budgets", answer):
+        show_rows(answer["rows"], "table", "budgets")
     return 0
 
 
 def cmd_sourcing(args) -> int:
-    show_rows(_answer(args, "sourcing")["rows"], args.format, "sourcing")
+    answer = _answer(args, "sourcing")
+    if not _export(args, "sourcing", answer):
+        show_rows(answer["rows"], "table", "sourcing")
     if args.format == "table":
         out.print(
             "basis chip_origin: domestic = the chip's origin country is the jurisdiction; "
@@ -92,12 +124,9 @@ def cmd_sourcing(args) -> int:
 
 def cmd_compliance(args) -> int:
     answer = _answer(args, "compliance")
-    if args.format == "json":
-        out.print_json(json.dumps(answer, default=str))
-        return 0
-    if args.format == "table":
+    if not _export(args, "compliance", answer):
         show_rows(answer["counts"], "table", "flagged lines per rule")
-    show_rows(answer["lines"], args.format, f"flagged lines ({answer['total']} in all)")
+        show_rows(answer["lines"], "table", f"flagged lines ({answer['total']:,} in all)")
     return 0
 
 
@@ -134,13 +163,18 @@ def _date(text: str):
     return dt.date.fromisoformat(text)
 
 
+def _format_options(p) -> None:
+    p.add_argument("--format", **FORMATS)
+    p.add_argument("--output", help="file to write (for --format xlsx)")
+
+
 def add_commands(command) -> None:
     t = command("totals", cmd_totals, "totals by dimensions, in a reporting currency")
     t.add_argument("--by", default="", help="comma-separated dimensions")
     t.add_argument("--currency", default="USD")
     t.add_argument("--fx", default="order-date", help="order-date or YYYY-MM-DD")
     t.add_argument("--filter", action="append", help="dim=value (repeatable)")
-    t.add_argument("--format", **FORMATS)
+    _format_options(t)
     for name, func, help_text in [
         ("budgets", cmd_budgets, "budget status: committed against amount"),
         ("sourcing", cmd_sourcing, "domestic-sourcing shares against policies"),
@@ -148,18 +182,18 @@ def add_commands(command) -> None:
         p = command(name, func, help_text)
         p.add_argument("--fiscal-year", type=int)
         p.add_argument("--entity")
-        p.add_argument("--format", **FORMATS)
+        _format_options(p)
     c = command("compliance", cmd_compliance, "lines flagged by export-control rules")
     c.add_argument("--fiscal-year", type=int)
     c.add_argument("--rule")
     c.add_argument("--limit", type=int, default=20)
     c.add_argument("--offset", type=int, default=0)
-    c.add_argument("--format", **FORMATS)
+    _format_options(c)
     lic = command("licences", cmd_licences, "the licence register: used, remaining, state")
     lic.add_argument("--state", choices=["ok", "warn", "exhausted", "expired"])
     lic.add_argument("--as-of", type=_date, help="YYYY-MM-DD the states are for (today)")
     lic.add_argument("--lines", type=int, default=20, help="consuming lines per licence")
-    lic.add_argument("--format", **FORMATS)
+    lic.add_argument("--format", choices=["table", "json", "csv"], default="table")
 
 
 def locked_message(db: str, detail: str) -> str:

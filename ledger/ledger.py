@@ -22,6 +22,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from ledger import reference
+from ledger.domain import mapping as mapping_profiles
 from ledger.domain.errors import LedgerError
 from ledger.domain.feeds import read_feed
 from ledger.domain.parties import DEFAULT_THRESHOLD
@@ -144,10 +145,28 @@ class Ledger:
 
     # -- writes ------------------------------------------------------------
 
-    def ingest_bytes(self, data: bytes, fmt: str, feed_id: str | None = None) -> AppendResult:
-        """A feed as sent (JSON, NDJSON, CSV, Arrow IPC, Parquet): all or nothing, idempotent."""
-        raw = read_feed(data, fmt)
-        return ingest(self, raw.table, feed_id or raw.feed_id, data)
+    def ingest_bytes(
+        self, data: bytes, fmt: str, feed_id: str | None = None, mapping: str | None = None
+    ) -> AppendResult:
+        """A feed as sent (JSON, NDJSON, CSV, Arrow IPC, Parquet): all or nothing, idempotent.
+        `mapping` names a stored mapping profile that reads the feed's columns first."""
+        if mapping is None:
+            raw = read_feed(data, fmt)
+            return ingest(self, raw.table, feed_id or raw.feed_id, data)
+        profile, profile_json = self.mapping_profile(mapping)
+        raw = read_feed(data, fmt, delimiter=profile.delimiter)
+        mapped = mapping_profiles.apply(profile, raw.table)
+        # the same bytes read through another profile are other lines: another identity
+        content = data + b"\0mapping:" + profile_json.encode()
+        return ingest(self, mapped.table, feed_id or raw.feed_id, content, mapped.attributes)
+
+    def mapping_profile(self, name: str) -> tuple[mapping_profiles.Profile, str]:
+        """A stored mapping profile (checked when it was stored) and its JSON text."""
+        rows = self.store.reference("mappings").to_pylist()
+        for row in rows:
+            if row["mapping"] == name:
+                return mapping_profiles.parse_profile(name, row["profile"]), row["profile"]
+        raise mapping_profiles.unknown_profile(name, [r["mapping"] for r in rows])
 
     def ingest_table(
         self, raw: pa.Table, feed_id: str | None = None, content: bytes | None = None

@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.ipc as ipc
 
 from ledger import guard
+from ledger.domain import cancellations
 from ledger.domain.entries import NO_CURRENT, build_entries, feed_answer, plan_revisions
 from ledger.domain.errors import LedgerError
 from ledger.domain.validate import validate
@@ -40,17 +41,25 @@ class AppendResult:
 
 
 def ingest(
-    ledger: Ledger, raw: pa.Table, feed_id: str | None, content: bytes | None
-) -> AppendResult:
+    ledger: Ledger, raw: pa.Table, feed_id: str | None, content: bytes | None,
+    attributes: pa.Array | None = None,
+) -> AppendResult:  # fmt: skip
     if feed_id is not None and not (0 < len(feed_id) <= MAX_FEED_ID_CHARS):
         raise LedgerError(
             "invalid-feed-id", "Invalid feed id",
             f"a feed id has 1 to {MAX_FEED_ID_CHARS} characters", 400,
         )  # fmt: skip
     store = ledger.store
-    batch = validate(raw, store.reference_view(), ledger.max_rows_per_feed)
     sha = hashlib.sha256(content if content is not None else table_bytes(raw)).hexdigest()
     feed_id = feed_id or f"sha256:{sha}"
+    key_only = cancellations.key_only_rows(raw)
+    if key_only.any():  # a cancellation naming only its key: the rest is the current entry's
+        prior = store.feed_by_id(feed_id)
+        if prior is not None:  # sent again: the first answer (the line is cancelled by now)
+            return AppendResult(_replayed(feed_id, sha, prior), replay=True)
+        keys = cancellations.keys_of(raw, key_only)
+        raw, attributes = cancellations.complete(raw, attributes, keys, store.current_lines(keys))
+    batch = validate(raw, store.reference_view(), ledger.max_rows_per_feed, attributes)
     with ledger.write_lock:
         for _ in range(MAX_STALE_RETRIES):
             prior = store.feed_by_id(feed_id)

@@ -56,7 +56,8 @@ SLOW_MODULES = {
     "test_api", "test_api_auth", "test_api_demo", "test_demo", "test_api_schema", "test_api_support",
     "test_bench", "test_cli_demo", "test_crash_loop", "test_disk_full", "test_durability",
     "test_fuzz_feeds", "test_one_ledger", "test_sql_sandbox", "test_stateful_ledger",
-    "test_dashboard", "test_licences_api",
+    "test_dashboard", "test_licences_api", "test_frames", "test_exports",
+    "test_snapshot_service",
 }  # fmt: skip
 
 

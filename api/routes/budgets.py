@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 
 from api.deps import QueriesDep, ReadScope
+from api.export import EXPORT_RESPONSES, respond
 from api.models import RowsAnswer
 from api.problems import COMMON, responses
 from ledger.domain.schema import FIRST_FISCAL_YEAR, LAST_FISCAL_YEAR
@@ -28,8 +29,10 @@ Entity = Annotated[str | None, Query(min_length=1, max_length=200, description="
         "remaining (decimal strings in the budget's currency), utilization, action, and state "
         "(`exceeded`, `warn` from the budget's warning share, else `ok`)."
     ),
-    responses=responses(*COMMON),
+    responses={**EXPORT_RESPONSES, **responses(*COMMON)},
     dependencies=[ReadScope],
 )
-def get_budgets(queries: QueriesDep, fiscal_year: FiscalYear = None, entity: Entity = None) -> dict:
-    return queries.budgets(fiscal_year=fiscal_year, entity=entity)
+def get_budgets(
+    request: Request, queries: QueriesDep, fiscal_year: FiscalYear = None, entity: Entity = None
+) -> dict:
+    return respond(request, "budgets", queries.budgets(fiscal_year=fiscal_year, entity=entity))

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 
 from api.deps import QueriesDep, ReadScope
+from api.export import EXPORT_RESPONSES, respond
 from api.models import ComplianceAnswer
 from api.problems import COMMON, responses
 from api.routes.budgets import FiscalYear
@@ -29,14 +30,16 @@ MAX_PAGE = MAX_PAGE_LINES
         "its lines carry `evidence` (role, party, listed and matched name, list, score, "
         "source) and the listing's severity. Screening support, not legal advice."
     ),
-    responses=responses(*COMMON),
+    responses={**EXPORT_RESPONSES, **responses(*COMMON)},
     dependencies=[ReadScope],
 )
 def get_compliance(
+    request: Request,
     queries: QueriesDep,
     fiscal_year: FiscalYear = None,
     rule: Annotated[str | None, Query(min_length=1, max_length=200, description="rule_id")] = None,
     limit: Annotated[int, Query(ge=0, le=MAX_PAGE, description="page size")] = 100,
     offset: Annotated[int, Query(ge=0, le=2**62, description="lines to skip")] = 0,
 ) -> dict:
-    return queries.compliance(fiscal_year=fiscal_year, rule=rule, limit=limit, offset=offset)
+    answer = queries.compliance(fiscal_year=fiscal_year, rule=rule, limit=limit, offset=offset)
+    return respond(request, "compliance", answer)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 
 from api.deps import QueriesDep, ReadScope
+from api.export import EXPORT_RESPONSES, respond
 from api.models import RowsAnswer
 from api.problems import COMMON, responses
 from ledger.read.licences import MAX_LINES_SHOWN
@@ -30,10 +31,11 @@ State = Literal["ok", "warn", "exhausted", "expired"]
         "consuming lines in depletion order (order date, then feed order), capped at `lines` "
         "per licence: `lines_shown` of `lines_total`."
     ),
-    responses=responses(*COMMON),
+    responses={**EXPORT_RESPONSES, **responses(*COMMON)},
     dependencies=[ReadScope],
 )
 def get_licences(
+    request: Request,
     queries: QueriesDep,
     state: Annotated[State | None, Query(description="only licences in this state")] = None,
     as_of: Annotated[dt.date | None, Query(description="the day states are for (today)")] = None,
@@ -41,4 +43,4 @@ def get_licences(
         int, Query(ge=0, le=MAX_LINES_SHOWN, description="consuming lines shown per licence")
     ] = 20,
 ) -> dict:
-    return queries.licences(state=state, as_of=as_of, lines=lines)
+    return respond(request, "licences", queries.licences(state=state, as_of=as_of, lines=lines))

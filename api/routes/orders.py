@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Request, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 
 from api import metrics
 from api.deps import BodyDep, IngestScope, LedgerDep, SettingsDep
@@ -53,7 +53,8 @@ def feed_format(request: Request) -> str:
         "the first answer when the same feed comes again; 409 when a feed id comes back with "
         "other content, or when a `stop` budget would be exceeded (`budget-exceeded`). "
         "`Content-Encoding: gzip` or `deflate` is decoded (the body limit applies to the "
-        "decoded body); any other encoding is a 415."
+        "decoded body); any other encoding is a 415. `mapping` names a stored mapping "
+        "profile (`PUT /v1/reference/mappings`) that reads an ERP export's own columns."
     ),
     responses={
         200: {
@@ -81,10 +82,14 @@ def post_orders(
             description="the feed id; re-sending the same feed with it is harmless",
         ),
     ] = None,  # fmt: skip
+    mapping: Annotated[
+        str | None,
+        Query(min_length=1, max_length=200, description="a stored mapping profile's name"),
+    ] = None,
 ) -> dict:
     try:
         body = decode_body(body, coding, settings.max_body_bytes)
-        result = ledger.ingest_bytes(body, fmt, idempotency_key)
+        result = ledger.ingest_bytes(body, fmt, idempotency_key, mapping=mapping)
     except LedgerError as e:
         metrics.FEEDS.labels(e.kind).inc()
         raise

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
 from api.deps import QueriesDep, ReadScope
+from api.export import EXPORT_RESPONSES, respond
 from api.models import SourcingAnswer
 from api.problems import COMMON, responses
 from api.routes.budgets import Entity, FiscalYear
@@ -22,10 +23,10 @@ router = APIRouter(prefix="/v1", tags=["reads"])
         "domestic amount that reaches the minimum), headroom (extra non-domestic amount that "
         "keeps it passing), currency."
     ),
-    responses=responses(*COMMON),
+    responses={**EXPORT_RESPONSES, **responses(*COMMON)},
     dependencies=[ReadScope],
 )
 def get_sourcing(
-    queries: QueriesDep, fiscal_year: FiscalYear = None, entity: Entity = None
+    request: Request, queries: QueriesDep, fiscal_year: FiscalYear = None, entity: Entity = None
 ) -> dict:
-    return queries.sourcing(fiscal_year=fiscal_year, entity=entity)
+    return respond(request, "sourcing", queries.sourcing(fiscal_year=fiscal_year, entity=entity))

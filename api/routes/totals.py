@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 
 from api.deps import QueriesDep, ReadScope
+from api.export import EXPORT_RESPONSES, respond
 from api.models import TotalsAnswer
 from api.problems import COMMON, responses
 from api.usecases import dimensions
@@ -41,7 +42,7 @@ _FILTERS = [
         "Each row has its dims, `lines`, `quantity`, `amount` (a decimal string) and "
         "`amount_minor`. Unknown parameters, dims or currencies without rates are 422."
     ),
-    responses=responses(*COMMON),
+    responses={**EXPORT_RESPONSES, **responses(*COMMON)},
     openapi_extra={"parameters": _FILTERS},
     dependencies=[ReadScope],
 )
@@ -76,4 +77,4 @@ def get_totals(
     # serialised here in one pass: FastAPI's own path walks every row of a returned dict
     # in Python first (~10 ms for 240 rows, seconds for a million groups)
     body = TotalsAnswer.model_validate(answer).model_dump_json()
-    return Response(body, media_type="application/json")
+    return respond(request, "totals", answer, json_body=body)

@@ -265,20 +265,21 @@ def read_ndjson(data: bytes) -> RawFeed:
     return RawFeed(_rows_to_table(rows, "NDJSON"))
 
 
-def read_csv(data: bytes) -> RawFeed:
+def read_csv(data: bytes, delimiter: str = ",") -> RawFeed:
     # Every column is text: typing is validation's job, so "007" stays "007", and
     # only an empty cell is missing ("N/A", "NA", "null" are text, as sent).
     end = data.find(b"\n")
     first_line = decode_utf8(data[: end if end >= 0 else len(data)], "the header", "CSV")
     first_line = first_line.strip("\r")
     try:
-        names = next(csv.reader([first_line]), [])
+        names = next(csv.reader([first_line], delimiter=delimiter), [])
     except csv.Error as e:  # e.g. a stray carriage return inside the header
         raise _malformed("CSV", f"header: {e}") from None
     try:
         table = pacsv.read_csv(
             io.BytesIO(data),
             read_options=pacsv.ReadOptions(use_threads=True, block_size=1 << 24),
+            parse_options=pacsv.ParseOptions(delimiter=delimiter),
             convert_options=pacsv.ConvertOptions(
                 column_types={name: pa.string() for name in names},
                 null_values=[""],
@@ -288,7 +289,15 @@ def read_csv(data: bytes) -> RawFeed:
         )
     except (pa.ArrowException, UnicodeDecodeError) as e:  # Arrow checks UTF-8 as it reads
         raise _malformed("CSV", _first_line(e)) from None
-    return RawFeed(plain_columns(table))
+    return RawFeed(_without_csv_index(plain_columns(table)))
+
+
+def _without_csv_index(table: pa.Table) -> pa.Table:
+    """pandas `to_csv()` writes its index as a first column with an empty name: not data.
+    Only the first column, and only when unnamed (an empty name elsewhere is refused)."""
+    if table.num_columns and table.column_names[0] == "":
+        return table.remove_column(0)
+    return table
 
 
 # -- Arrow and Parquet: untrusted memory, validated in full before any use ----
@@ -364,7 +373,7 @@ def read_arrow(data: bytes | pa.NativeFile) -> RawFeed:
         batches, schema = _ipc_batches(data)
     except (pa.ArrowException, OSError, UnicodeDecodeError) as e:
         raise _malformed("Arrow IPC", _first_line(e)) from None
-    return RawFeed(_validated(batches, schema, "Arrow IPC"))
+    return RawFeed(_without_pandas_index(_validated(batches, schema, "Arrow IPC"), schema))
 
 
 def _pandas_index_columns(schema: pa.Schema) -> list[str]:
@@ -383,9 +392,14 @@ def read_parquet(data: bytes) -> RawFeed:
         batches = table.to_batches()
     except (pa.ArrowException, OSError, UnicodeDecodeError) as e:
         raise _malformed("Parquet", _first_line(e)) from None
-    table = _validated(batches, schema, "Parquet")
+    return RawFeed(_without_pandas_index(_validated(batches, schema, "Parquet"), schema))
+
+
+def _without_pandas_index(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """pandas (`to_parquet`, `pa.Table.from_pandas`) stores its index as columns named in the
+    schema's `pandas` metadata (`__index_level_0__`, or the index's own name): not data."""
     drop = [c for c in _pandas_index_columns(schema) if c in table.column_names]
-    return RawFeed(table.drop_columns(drop) if drop else table)
+    return table.drop_columns(drop) if drop else table
 
 
 READERS = {
@@ -397,7 +411,10 @@ READERS = {
 }
 
 
-def read_feed(data: bytes, fmt: str) -> RawFeed:
+def read_feed(data: bytes, fmt: str, delimiter: str = ",") -> RawFeed:
+    """`delimiter` (a mapping profile's) applies to CSV only."""
     if fmt not in READERS:
         raise LedgerError("unknown-format", "Unknown feed format", fmt, 400)
+    if fmt == "csv":
+        return read_csv(data, delimiter)
     return READERS[fmt](data)

@@ -106,6 +106,9 @@ LINE_SCHEMA = pa.schema(
         ("operator", pa.string()),
         ("identity_reviewed", pa.bool_()),
         ("license_ref", pa.string()),
+        # JSON object of the columns a mapping profile keeps (a cost centre, say); the last
+        # column, so ledgers made before it gain it with ALTER TABLE ... ADD COLUMN
+        ("attributes", pa.string()),
     ]
 )
 

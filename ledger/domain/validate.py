@@ -255,8 +255,13 @@ def _not_an_integer(value) -> str:
     return f"{value!r} is not an integer"
 
 
-def validate(raw: pa.Table, ref: ReferenceView, max_rows: int = 5_000_000) -> pa.Table:
-    """A raw feed table -> a `LINE_SCHEMA` table, or LedgerError(422) naming every fault."""
+def validate(
+    raw: pa.Table, ref: ReferenceView, max_rows: int = 5_000_000,
+    attributes: pa.Array | None = None,
+) -> pa.Table:  # fmt: skip
+    """A raw feed table -> a `LINE_SCHEMA` table, or LedgerError(422) naming every fault.
+
+    `attributes` (JSON object text per line, from a mapping profile) is stored as given."""
     _check_shape(raw, max_rows)
     feed = _Feed(raw)
     ident = _identity(feed, ref)
@@ -268,7 +273,7 @@ def validate(raw: pa.Table, ref: ReferenceView, max_rows: int = 5_000_000) -> pa
         _repeated_keys(feed, ident["order_id"], ident["line_no"])
     if feed.faults.count:
         raise invalid(feed.faults.first(), feed.faults.count)
-    batch = _assemble(feed, ref, ident, dates, quantity, money, places)
+    batch = _assemble(feed, ref, ident, dates, quantity, money, places, attributes)
     _check_invariants(batch)
     return batch
 
@@ -524,7 +529,7 @@ def _fiscal_years(entity: pa.Array, order_date: pa.Array, ref: ReferenceView) ->
     return pa.array(years + ((start > 1) & (months >= start)).astype(np.int32))
 
 
-def _assemble(feed, ref, ident, dates, quantity, money, places) -> pa.Table:
+def _assemble(feed, ref, ident, dates, quantity, money, places, attributes) -> pa.Table:
     text = feed.text
     zero_if_cancelled = _mask(pc.equal(ident["status"], "cancelled"))
     return pa.table(
@@ -553,6 +558,7 @@ def _assemble(feed, ref, ident, dates, quantity, money, places) -> pa.Table:
             "operator": text["operator"],
             "identity_reviewed": places["identity_reviewed"],
             "license_ref": text["license_ref"],
+            "attributes": pa.nulls(feed.n, pa.string()) if attributes is None else attributes,
         },
         schema=LINE_SCHEMA,
     )

@@ -295,4 +295,6 @@ def as_rows(store, name: str) -> list[dict]:
             r["max_value"] = None if minor is None else format_minor(minor, r["currency"])
         if table == "export_rules":
             r["params"] = json.loads(r["params"])
+        if table == "mappings":
+            r["profile"] = json.loads(r["profile"])
     return rows

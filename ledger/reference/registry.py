@@ -12,6 +12,7 @@ from decimal import Decimal
 import pyarrow as pa
 
 import ledger.reference.checks as ck
+from ledger.domain.mapping import check_profile
 from ledger.domain.schema import FIRST_FISCAL_YEAR, LAST_FISCAL_YEAR
 
 
@@ -199,6 +200,14 @@ TABLES: tuple[Table, ...] = (
                "the listing's Federal Register notice or list URL"),
     ), "Restricted parties (the US Consolidated Screening List layout imports into it); "
        "suppliers, entities, lease owners and operators are screened against it."),
+    Table("mappings", "mappings", ("mapping",), (
+        Column("mapping", "VARCHAR NOT NULL", ck._text,
+               "profile name (`?mapping=NAME`, `chip-ledger ingest --mapping NAME`)"),
+        Column("profile", "VARCHAR NOT NULL", check_profile,
+               "JSON object: `fields` (line field -> source `column` or `constant`, with "
+               "`date_format`, `decimal`, `thousands`, `values`), `unmapped` (refuse or keep "
+               "in `attributes`), `delimiter`, `ignore`; checked when stored"),
+    ), "Mapping profiles: ERP exports as they are, read into line fields."),
 )  # fmt: skip
 
 BY_NAME: dict[str, Table] = {t.name: t for t in TABLES}

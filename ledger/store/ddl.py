@@ -24,6 +24,7 @@ _ENTRY_DDL = ", ".join(
             "VARCHAR NOT NULL", "BIGINT NOT NULL", "BIGINT NOT NULL", "BIGINT NOT NULL",
             "VARCHAR NOT NULL", "VARCHAR NOT NULL", "VARCHAR NOT NULL", "VARCHAR NOT NULL",
             "VARCHAR NOT NULL", "VARCHAR", "VARCHAR", "BOOLEAN NOT NULL", "VARCHAR",
+            "VARCHAR",  # attributes: JSON text (json_extract_string(attributes, '$.cost_center'))
         ],
         strict=True,
     )
@@ -44,6 +45,8 @@ _DDL = [
     "ALTER TABLE suppliers ADD COLUMN IF NOT EXISTS source VARCHAR",
     # ... and before sourcing policies had a basis: the DESIGN default, by chip origin
     "ALTER TABLE sourcing_policies ADD COLUMN IF NOT EXISTS basis VARCHAR DEFAULT 'chip_origin'",
+    # ledgers created before mapping profiles kept columns (the last column of an entry)
+    "ALTER TABLE line_entries ADD COLUMN IF NOT EXISTS attributes VARCHAR",
     # n / d rounded half-even, exact in 128-bit integers (the kernels' rule).
     "CREATE OR REPLACE MACRO half_even_div(n, d) AS "
     "sign(n) * ((abs(n) // d) + CASE WHEN 2 * (abs(n) % d) > d "

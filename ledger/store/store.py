@@ -250,6 +250,24 @@ class Store:
             cur.unregister("incoming")
         return found.cast(CURRENT_SCHEMA) if found.num_rows else NO_CURRENT
 
+    def current_lines(self, keys: pa.Table) -> pa.Table:
+        """The current `line` entry of each (order_id, line_no, _row) key, with its `_row`."""
+        cur = self.cursor()
+        cur.register("cancel_keys", keys)
+        try:
+            return cur.sql(
+                """
+                SELECT e.*, k._row FROM line_entries e
+                JOIN cancel_keys k ON e.order_id = k.order_id AND e.line_no = k.line_no
+                WHERE e.entry_kind = 'line'
+                QUALIFY row_number() OVER (PARTITION BY e.order_id, e.line_no
+                                           ORDER BY e.entry_seq DESC) = 1
+                ORDER BY k._row
+                """
+            ).to_arrow_table()
+        finally:
+            cur.unregister("cancel_keys")
+
     def entries_at(self, seqs: np.ndarray, rows: np.ndarray) -> pa.Table:
         """The stored entries with these entry_seq, each with `_row` (the given row beside it)."""
         return (
