@@ -16,7 +16,7 @@ from decimal import Decimal, InvalidOperation
 
 from ledger.domain.errors import LedgerError
 from ledger.domain.feeds import JsonNumber, loads_strict
-from ledger.domain.money import MINOR_EXPONENT, finite_decimal, plain, rate_to_e12
+from ledger.domain.money import MINOR_EXPONENT, finite_decimal, plain, rate_fraction
 from ledger.domain.validate import COUNTRY_CODES, MAX_ORDER_DATE, MIN_ORDER_DATE
 
 RULE_KINDS = ("tpp_license", "tpp_notify", "product_license", "product_caution", "lease_identity")
@@ -158,13 +158,14 @@ def _one_of(*allowed: str) -> Callable:
 
 
 def _rate(v) -> Decimal:
+    """An exact decimal rate, kept as published (normalised only: 10, never 1E+1)."""
     if isinstance(v, bool | dict | list):
         raise ValueError(f"{json.dumps(v)[:60]} is not a rate")
     try:
-        rate_to_e12(str(v).strip())
+        p, q = rate_fraction(str(v).strip())
     except (InvalidOperation, ValueError, TypeError, AttributeError) as e:
         raise ValueError(str(e) if str(e) else f"{v!r} is not a rate") from None
-    return Decimal(str(v).strip())
+    return Decimal(p) / Decimal(q)  # exact: q divides 10^12
 
 
 def _bool(v) -> bool:
