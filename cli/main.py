@@ -82,6 +82,21 @@ def cmd_reference_load(args) -> int:
     return 0
 
 
+def cmd_reference_import(args) -> int:
+    data = Path(args.file).read_bytes()
+    with open_ledger(args) as ledger:
+        summary = ledger.import_fx_rates(data, args.format, args.base, args.source)
+    err.print(
+        f"[green]{summary['rows']}[/] fx-rates rows loaded ({summary['days']} days, "
+        f"{len(summary['currencies'])} currencies against {summary['format_base']})"
+    )
+    if summary["skipped_columns"]:
+        err.print(f"not loaded (not active ISO 4217): {', '.join(summary['skipped_columns'])}")
+    if summary["skipped_day_count"]:
+        err.print(f"not loaded (outside 2000-2099): {summary['skipped_day_count']} days")
+    return 0
+
+
 def cmd_reference_show(args) -> int:
     with open_ledger(args) as ledger:
         out.print_json(json.dumps(ledger.reference_rows(args.table), default=str))
@@ -203,6 +218,14 @@ def _reference_commands(sub) -> None:
     rl.add_argument("file")
     rl.add_argument("--format", choices=["json", "csv"])
     rl.set_defaults(func=cmd_reference_load)
+    ri = rsub.add_parser("import", help="load a table as published (fx-rates: ECB or wide CSV)")
+    _db_option(ri)
+    ri.add_argument("table", choices=["fx-rates"])
+    ri.add_argument("file")
+    ri.add_argument("--format", choices=["ecb", "wide"], default="ecb")
+    ri.add_argument("--base", help="base currency of a wide file (the ECB's is EUR)")
+    ri.add_argument("--source", help="where the rates come from (stored with each row)")
+    ri.set_defaults(func=cmd_reference_import)
     rs = rsub.add_parser("show", help="print a reference table as JSON")
     _db_option(rs)
     rs.add_argument("table")
