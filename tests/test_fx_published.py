@@ -256,3 +256,18 @@ def test_an_old_shape_ledger_is_migrated(tmp_path, lines):
         version = ledger.sql("SELECT max(version) AS v FROM schema_version")[0]
         assert version.to_pylist() == [{"v": 2}]
         assert ledger.totals([], "USD")["total"]["amount_minor"] == expected
+
+
+def test_cli_imports_the_ecb_file(tmp_path):
+    from cli.main import main
+
+    path = tmp_path / "eurofxref-hist.csv"
+    path.write_text(ECB_CSV)
+    db = str(tmp_path / "cli.duckdb")
+    assert main(["reference", "import", "fx-rates", str(path), "--format", "ecb", "--db", db]) == 0
+    with Ledger.open(db) as ledger:
+        rows = ledger.reference_rows("fx-rates")
+    assert len(rows) == 5 * 29
+    assert {(r["base"], r["source"]) for r in rows} == {("EUR", fx_import.ECB_SOURCE)}
+    jpy = [r for r in rows if r["quote"] == "JPY" and r["rate_date"] == "2025-04-25"]
+    assert jpy[0]["rate"] == "162.8"

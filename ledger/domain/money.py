@@ -36,6 +36,7 @@ RATE_DIGITS = 12
 RATE_SCALE = 10**RATE_DIGITS
 MAX_RATE = 10**RATE_DIGITS
 
+
 def exponent(currency: str) -> int:
     try:
         return MINOR_EXPONENT[currency]

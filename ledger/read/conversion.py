@@ -111,8 +111,15 @@ class Conversions:
             fast_max = np.floor(np.clip(np.minimum(a_limit, 2.0**53) * 0.5, 0, 2.0**53))
         num = np.where(den > 0, num, 0)  # the kernel checks num alone: 0 means no rate
         return _Conversion(
-            num, den, ratio, fast_max.astype(np.int64), day0, fixed_day, tuple(targets),
-            v_num, wide,
+            num,
+            den,
+            ratio,
+            fast_max.astype(np.int64),
+            day0,
+            fixed_day,
+            tuple(targets),
+            v_num,
+            wide,
         )
 
     def _check_currency(self, code: str, name: str = "currency") -> str:

@@ -382,9 +382,7 @@ class ResidentColumns:
 
     def _rates(self, store, lk: Lookups) -> None:
         """v(C) per currency per day, over the days in use."""
-        lk.rate_num, lk.rate_den, lk.rate_day0 = self._rate_table(
-            store, self.min_day, self.max_day
-        )
+        lk.rate_num, lk.rate_den, lk.rate_day0 = self._rate_table(store, self.min_day, self.max_day)
 
     def lookups_covering(self, store, days: np.ndarray) -> Lookups:
         """The lookups, with a rate table that also covers `days` (a new feed's order days).
@@ -398,9 +396,7 @@ class ResidentColumns:
         lo, hi = int(days.min()), int(days.max())
         if lo >= lk.rate_day0 and hi < lk.rate_day0 + lk.rate_num.shape[1]:
             return lk
-        num, den, first = self._rate_table(
-            store, min(lo, self.min_day), max(hi, self.max_day)
-        )
+        num, den, first = self._rate_table(store, min(lo, self.min_day), max(hi, self.max_day))
         return dataclasses.replace(lk, rate_num=num, rate_den=den, rate_day0=first)
 
     def _rate_table(self, store, min_day: int, max_day: int) -> tuple[np.ndarray, np.ndarray, int]:

@@ -22,10 +22,10 @@ import pyarrow as pa
 
 from ledger.domain.entries import CURRENT_SCHEMA, NO_CURRENT
 from ledger.domain.errors import LedgerError
+from ledger.domain.money import MINOR_EXPONENT
 from ledger.domain.schema import CONTENT_FIELDS, ENTRY_SCHEMA
 from ledger.domain.validate import ReferenceView
 from ledger.store import sandbox, snapshots
-from ledger.domain.money import MINOR_EXPONENT
 from ledger.store.ddl import (
     _TABLES,
     MIGRATE_FX_RATES_V2,
