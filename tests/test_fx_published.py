@@ -271,3 +271,48 @@ def test_cli_imports_the_ecb_file(tmp_path):
     assert {(r["base"], r["source"]) for r in rows} == {("EUR", fx_import.ECB_SOURCE)}
     jpy = [r for r in rows if r["quote"] == "JPY" and r["rate_date"] == "2025-04-25"]
     assert jpy[0]["rate"] == "162.8"
+
+
+def test_a_row_against_the_pivot_beats_the_hop_in_the_api_and_in_sql(tmp_path, lines):
+    """CNY with a CFETS-style row (base USD) from 22 April: before it, CNY goes through EUR."""
+    cny = [dict(ln, currency="CNY", unit_price="1000.05", order_id=f"PO-C{k}", line_no="1",
+                order_date=day) for k, (ln, day) in
+           enumerate(zip(lines, ["2025-04-18", "2025-04-22", "2025-04-26"], strict=False))]  # fmt: skip
+    with open_ledger(tmp_path, "mixed") as ledger:
+        ledger.import_fx_rates(ECB_CSV.encode(), "ecb")
+        row = [{"rate_date": "2025-04-22", "base": "USD", "quote": "CNY", "rate": "7.2066"}]
+        ledger.load_reference("fx-rates", json.dumps(row).encode(), "json")
+        ledger.ingest_bytes(feed(cny), "csv")
+        table = quotes(ECB_CSV)
+        hop = Fraction(100005, 100) * 3 * value_in(table, "EUR", "CNY", dt.date(2025, 4, 18))
+        hop /= value_in(table, "EUR", "USD", dt.date(2025, 4, 18))
+        direct = Fraction(100005, 100) * 3 / Fraction("7.2066")
+        quantities = [int(ln["quantity"]) for ln in cny]
+        expected = []
+        for v, q in zip([hop, direct, direct], quantities, strict=True):
+            cents = v / 3 * q * 100
+            expected.append(half_even_div(cents.numerator, cents.denominator))
+        assert hop != direct  # the two paths give different values: the rule matters
+        assert ledger.totals([], "USD")["total"]["amount_minor"] == sum(expected)
+        answer, _ = ledger.sql("SELECT amount_usd_minor FROM orders_usd ORDER BY order_date")
+        assert answer["amount_usd_minor"].to_pylist() == expected
+
+
+def test_a_cross_rate_too_wide_for_exact_int64_is_a_clear_422(tmp_path, lines):
+    """12-digit rates from two sources: the exact CNY/JPY ratio needs ~80 bits a side."""
+    rows = [
+        {"rate_date": "2025-04-17", "base": "EUR", "quote": "USD", "rate": "1.13600012347"},
+        {"rate_date": "2025-04-17", "base": "EUR", "quote": "JPY", "rate": "161.980012349"},
+        {"rate_date": "2025-04-17", "base": "USD", "quote": "CNY", "rate": "7.18840012345"},
+    ]
+    with open_ledger(tmp_path, "wide") as ledger:
+        ledger.load_reference("fx-rates", json.dumps(rows).encode(), "json")
+        line = dict(lines[0], currency="CNY", unit_price="10.00")
+        ledger.ingest_bytes(feed([line]), "csv")
+        usd = ledger.totals([], "USD")["total"]["amount_minor"]  # CNY -> USD fits
+        cents = Fraction(1000) * int(line["quantity"]) / Fraction("7.18840012345")
+        assert usd == half_even_div(cents.numerator, cents.denominator)
+        with pytest.raises(LedgerError) as e:
+            ledger.totals([], "JPY")
+        assert e.value.status == 422
+        assert "CNY/JPY" in e.value.detail and "2025-04-17" in e.value.detail
