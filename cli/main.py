@@ -100,6 +100,23 @@ def cmd_reference_load(args) -> int:
 
 
 def cmd_reference_import(args) -> int:
+    if args.table == "restricted-parties":
+        return _import_parties(args)
+    data = Path(args.file).read_bytes()
+    with open_ledger(args) as ledger:
+        summary = ledger.import_fx_rates(data, args.format or "ecb", args.base, args.source)
+    err.print(
+        f"[green]{summary['rows']}[/] fx-rates rows loaded ({summary['days']} days, "
+        f"{len(summary['currencies'])} currencies against {summary['format_base']})"
+    )
+    if summary["skipped_columns"]:
+        err.print(f"not loaded (not active ISO 4217): {', '.join(summary['skipped_columns'])}")
+    if summary["skipped_day_count"]:
+        err.print(f"not loaded (outside 2000-2099): {summary['skipped_day_count']} days")
+    return 0
+
+
+def _import_parties(args) -> int:
     fmt = args.format or ("csv" if args.file.lower().endswith(".csv") else "json")
     data = Path(args.file).read_bytes()
     with open_ledger(args) as ledger:
@@ -258,13 +275,22 @@ def _reference_commands(sub) -> None:
     rl.add_argument("--format", choices=["json", "csv"])
     rl.set_defaults(func=cmd_reference_load)
     ri = rsub.add_parser(
-        "import", help="import listings in the US Consolidated Screening List layout"
-    )
+        "import", help="load a table as published: fx-rates (ECB or wide CSV), "
+        "restricted-parties (US Consolidated Screening List JSON or CSV)",
+    )  # fmt: skip
     _db_option(ri)
-    ri.add_argument("table", choices=["restricted-parties"])
-    ri.add_argument("file", help='CSL JSON ({"results": [...]}) or its CSV export')
-    ri.add_argument("--format", choices=["json", "csv"])
-    ri.add_argument("--severity", choices=["violation", "warning"], help="default: per list")
+    ri.add_argument("table", choices=["fx-rates", "restricted-parties"])
+    ri.add_argument("file")
+    ri.add_argument(
+        "--format",
+        choices=["ecb", "wide", "json", "csv"],
+        help="fx-rates: ecb (default) or wide; restricted-parties: json or csv",
+    )
+    ri.add_argument("--base", help="fx-rates: base currency of a wide file (the ECB's is EUR)")
+    ri.add_argument("--source", help="fx-rates: where the rates come from (stored per row)")
+    ri.add_argument(
+        "--severity", choices=["violation", "warning"], help="restricted-parties: default per list"
+    )
     ri.set_defaults(func=cmd_reference_import)
     rp = sub.add_parser("parties", help="restricted-party screening of every party (JSON)")
     _db_option(rp)

@@ -70,16 +70,18 @@ class Ledger:
     def open(
         cls, path: str | os.PathLike, *, max_rows_per_feed: int = MAX_ROWS_PER_FEED,
         backend: str | None = None, cache: bool = True, snapshot_dir: str | None = None,
-        sql_memory_mb: int = DEFAULT_SQL_MEMORY_MB,
+        sql_memory_mb: int = DEFAULT_SQL_MEMORY_MB, pivot: str | None = None,
         party_match_threshold: float = DEFAULT_THRESHOLD,
     ) -> Ledger:  # fmt: skip
         """Open (or create) the ledger at `path`. A new ledger gets the shipped reference
         pack (chips, suppliers, export rules, restricted parties) in the transaction that
-        creates it. `party_match_threshold` (0-100) is the fuzzy score from which a party
-        matches a restricted-party listing."""
+        creates it. `pivot` (default $CHIP_LEDGER_PIVOT, else USD): the currency every
+        conversion goes through (DESIGN section 3, v(C)). `party_match_threshold` (0-100)
+        is the fuzzy score from which a party matches a restricted-party listing."""
         store = Store(
-            path, snapshot_dir=snapshot_dir, seed=reference.pack_tables, sql_memory_mb=sql_memory_mb
-        )
+            path, snapshot_dir=snapshot_dir, seed=reference.pack_tables,
+            sql_memory_mb=sql_memory_mb, pivot=pivot or os.environ.get("CHIP_LEDGER_PIVOT"),
+        )  # fmt: skip
         if store.created:
             log.info("new ledger %s with the shipped reference pack", path)
         return cls(store, max_rows_per_feed, backend, cache, party_match_threshold)
@@ -191,6 +193,15 @@ class Ledger:
             loaded = reference.load_rows(self.store, "restricted-parties", rows)
             self._reference_changed()
         return loaded
+
+    def import_fx_rates(
+        self, data: bytes, fmt: str, base: str | None = None, source: str | None = None
+    ) -> dict:
+        """Rates as published (`ecb` history layout, or `wide` with a stated base)."""
+        with self.write_lock:
+            summary = reference.import_rates(self.store, data, fmt, base, source)
+            self._reference_changed()
+        return summary
 
     def load_pack(self) -> dict[str, int]:
         """(Re)load the shipped reference pack (chips, suppliers, export rules)."""

@@ -303,7 +303,7 @@ def test_reference_get_and_put(server):
     r = server.post_feed(feed_csv(line("PO-DE", 1, entity="ACME-DE", supplier="Biren")), "csv")
     assert r.status_code == 201, r.text
     rates = server.client.get("/v1/reference/fx-rates").json()["rows"]
-    assert all(isinstance(r["usd_per_unit"], str) for r in rates)
+    assert all(isinstance(r["rate"], str) for r in rates)
 
 
 def test_reference_refusals_change_nothing(server):
@@ -562,3 +562,26 @@ def test_readers_never_see_half_a_feed(server):
         counts = [f.result() for f in seen]
     assert all(n % per_feed == 0 for n in counts), counts
     assert read_totals(0) == read_sql(0) == 6 * per_feed
+
+
+def test_fx_rates_import_as_published(server):
+    """POST /v1/reference/fx-rates/import: a wide CSV with a stated base, stored as printed."""
+    r = server.client.post(
+        "/v1/reference/fx-rates/import?format=wide&base=USD",
+        content=b"date,NGN,XOF\n2030-01-02,1534.5,N/A\n",
+        headers={"content-type": "text/csv"},
+    )
+    assert r.status_code == 200, r.text
+    assert (r.json()["rows"], r.json()["currencies"]) == (1, ["NGN"])
+    rates = server.client.get("/v1/reference/fx-rates").json()["rows"]
+    assert {"base": "USD", "quote": "NGN", "rate": "1534.5"}.items() <= next(
+        x for x in rates if x["quote"] == "NGN"
+    ).items()
+    bad = server.client.post(
+        "/v1/reference/fx-rates/import?format=ecb&base=USD", content=b"Date,JPY\n",
+        headers={"content-type": "text/csv"},
+    )  # fmt: skip
+    assert_problem(bad, 400)
+    assert_problem(
+        server.client.post("/v1/reference/fx-rates/import?format=xls", content=b"x"), 415
+    )

@@ -364,8 +364,12 @@ def test_a_usd_rate_is_refused(store):
     e = load_refused(
         store, "fx-rates", [{"rate_date": "2025-01-01", "currency": "USD", "usd_per_unit": "1"}]
     )
-    assert [(x.row, x.field) for x in e.errors] == [(0, "currency")]
-    assert "pivot" in e.errors[0].message
+    assert [(x.row, x.field) for x in e.errors] == [(0, "currency")]  # the field it sent
+    assert "against itself" in e.errors[0].message
+    e = load_refused(
+        store, "fx-rates", [{"rate_date": "2025-01-01", "base": "EUR", "quote": "eur", "rate": "1"}]
+    )
+    assert [(x.row, x.field) for x in e.errors] == [(0, "quote")]
 
 
 @pytest.mark.parametrize(
@@ -412,7 +416,7 @@ def test_reference_decimals_are_written_plainly(store):
     rows = [{"rate_date": "2025-06-01", "currency": "CNY", "usd_per_unit": "10"}]
     reference.load(store, "fx-rates", json.dumps(rows).encode(), "json")
     got = [r for r in reference.as_rows(store, "fx-rates") if r["rate_date"] == "2025-06-01"]
-    assert got[0]["usd_per_unit"] == "10"
+    assert (got[0]["base"], got[0]["quote"], got[0]["rate"]) == ("CNY", "USD", "10")
 
 
 # -- the live service ---------------------------------------------------------------

@@ -93,7 +93,7 @@ def _resident_state(ledger: Ledger) -> tuple:
         cols.n,
         cols.min_day,
         cols.max_day,
-        cols.lookups.rate_e12.shape,
+        cols.lookups.rate_num.shape,
         cols.lookups.rate_day0,
         int(cols.seen.sum()),
         len(ledger.key_index()),

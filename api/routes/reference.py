@@ -1,11 +1,13 @@
-"""GET and PUT /v1/reference/{table}: the reference tables, JSON or CSV."""
+"""GET and PUT /v1/reference/{table}: the reference tables, JSON or CSV; POST
+/v1/reference/fx-rates/import: exchange rates as published."""
 
 from __future__ import annotations
 
 import logging
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import AdminScope, BodyDep, LedgerDep, ReadScope, SettingsDep, StoreDep
 from api.limits import body_coding, decode_body
@@ -112,3 +114,45 @@ def put_reference(
     loaded = ledger.load_reference(table, body, fmt)
     log.info("reference %s: %d rows loaded", table, loaded)
     return {"table": table, "rows_loaded": loaded}
+
+
+class FxImported(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    rows: int = Field(description="rates loaded (one per day and currency)")
+    days: int
+    currencies: list[str]
+    skipped_columns: list[str] = Field(
+        description="columns that are not active ISO 4217 currencies (withdrawn ones)"
+    )
+
+
+@router.post(
+    "/fx-rates/import",
+    response_model=FxImported,
+    summary="Load exchange rates as published (ECB history layout, or a wide CSV)",
+    description=(
+        "`format=ecb`: the ECB's `eurofxref-hist.csv` (`Date,USD,JPY,...`, units per EUR, "
+        "`N/A` where none). `format=wide`: a `date` column and one column per currency, "
+        "each cell the units of that currency per one unit of `base`. Rates are stored as "
+        "printed (fx_rates: base, quote, rate); all rows or none."
+    ),
+    responses=responses(*COMMON, 400, 413, 415),
+    openapi_extra={
+        "requestBody": {"required": True, "content": {"text/csv": {"schema": {"type": "string"}}}}
+    },
+    dependencies=[AdminScope],
+)
+def import_fx_rates(
+    ledger: LedgerDep,
+    settings: SettingsDep,
+    coding: Annotated[str, Depends(body_coding)],
+    body: BodyDep,
+    fmt: Annotated[str, Query(alias="format", description="ecb or wide", max_length=8)] = "ecb",
+    base: Annotated[
+        str | None, Query(description="the base currency (wide; EUR for ecb)", max_length=8)
+    ] = None,
+) -> dict:
+    body = decode_body(body, coding, settings.max_body_bytes)
+    summary = ledger.import_fx_rates(body, fmt, base)
+    log.info("fx-rates import (%s): %d rows", fmt, summary["rows"])
+    return summary

@@ -6,25 +6,35 @@ Decimal strings are parsed without ever passing through a binary float.
 
 from __future__ import annotations
 
+import math
 from decimal import Decimal, InvalidOperation
 
-# ISO 4217 minor-unit exponents of the currencies the ledger accepts.
-MINOR_EXPONENT: dict[str, int] = {
-    "USD": 2, "CNY": 2, "EUR": 2, "JPY": 0, "KWD": 3, "HKD": 2, "SGD": 2,
-    "MYR": 2, "GBP": 2, "KRW": 0, "TWD": 2, "CHF": 2, "CAD": 2, "AUD": 2,
-    "INR": 2, "AED": 2, "SAR": 2, "BHD": 3, "OMR": 3, "THB": 2, "IDR": 2,
-    "VND": 0, "ILS": 2, "SEK": 2, "NOK": 2, "DKK": 2, "MXN": 2, "BRL": 2,
-}  # fmt: skip
+
+def _iso_4217() -> dict[str, int]:
+    """Every active ISO 4217 currency with a minor unit, from the `iso4217` package (the ISO
+    4217 Maintenance Agency's list one, table A.1, as published by SIX; re-released on each
+    amendment). Entries whose minor unit is "N.A." (gold, SDR, bond units, XXX, XTS) hold no
+    money counted in minor units and are left out."""
+    from iso4217 import Currency
+
+    return {c.code: int(c.exponent) for c in Currency if c.exponent is not None}
+
+
+# ISO 4217 minor-unit exponents of the currencies the ledger accepts (USD 2, JPY 0, KWD 3).
+MINOR_EXPONENT: dict[str, int] = _iso_4217()
 
 # A line's amount (quantity x unit price) is bounded so that every later
 # product (amount x scaled rate) stays inside exact 128-bit arithmetic and
 # every total of up to 10^3 such lines per group fits in int64 with room.
 MAX_LINE_AMOUNT_MINOR = 10**15
 
-# Rates are stored as integers of 10^-12 USD; a rate must be > 0 and < 1000.
-RATE_SCALE_DIGITS = 12
-RATE_SCALE = 10**RATE_SCALE_DIGITS
-MAX_RATE = 1000
+# Rates (fx_rates.rate) are exact decimals > 0 of at most 12 significant digits, 12 decimals
+# and 12 integer digits: as a fraction p / q in lowest terms, p < 10^12 and q divides 10^12,
+# so a product of two such parts fits in int64 after cross-reduction in most cases and in
+# 128-bit integers always (ledger.resident.rates).
+RATE_DIGITS = 12
+RATE_SCALE = 10**RATE_DIGITS
+MAX_RATE = 10**RATE_DIGITS
 
 
 def exponent(currency: str) -> int:
@@ -75,15 +85,22 @@ def format_minor(amount_minor: int, currency: str) -> str:
     return f"{sign}{units}.{minor:0{e}d}" if e else f"{sign}{units}"
 
 
-def rate_to_e12(value: str | int | Decimal) -> int:
-    """An exact decimal rate (USD per unit) to an integer of 10^-12 USD."""
+def rate_fraction(value: str | int | Decimal) -> tuple[int, int]:
+    """An exact decimal rate as (p, q) in lowest terms, or ValueError: > 0, at most 12
+    significant digits, at most 12 decimals, below 10^12."""
     d = finite_decimal(value)
     if not (0 < d < MAX_RATE):
-        raise ValueError(f"rate {value} is not in (0, {MAX_RATE})")
-    scaled = d.scaleb(RATE_SCALE_DIGITS)
-    if scaled != scaled.to_integral_value():
-        raise ValueError(f"rate {value} has more than {RATE_SCALE_DIGITS} decimals")
-    return int(scaled)
+        raise ValueError(f"rate {plain(d)} is not in (0, {MAX_RATE})")
+    d = d.normalize()
+    sign, digits, exp = d.as_tuple()
+    if len(digits) > RATE_DIGITS:
+        raise ValueError(f"rate {plain(d)} has more than {RATE_DIGITS} significant digits")
+    if -exp > RATE_DIGITS:
+        raise ValueError(f"rate {plain(d)} has more than {RATE_DIGITS} decimals")
+    m = int("".join(map(str, digits)))
+    p, q = (m * 10**exp, 1) if exp >= 0 else (m, 10**-exp)
+    g = math.gcd(p, q)
+    return p // g, q // g
 
 
 def half_even_div(numerator: int, denominator: int) -> int:

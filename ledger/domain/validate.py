@@ -414,12 +414,13 @@ def _currencies(feed: _Feed, ref: ReferenceView, dates: _Dates):
     cur_index = np.nan_to_num(cur_index.astype(np.float64), nan=0).astype(np.int64)
     exp_by_code = np.array([MINOR_EXPONENT[c] for c in cur_codes], dtype=np.int64)
     exponent = exp_by_code[cur_index]
-    # a rate must exist on or before the order date (USD is always 1)
+    # a value in the pivot must exist on or before the order date (ReferenceView)
     first_rate = np.full(len(cur_codes), np.iinfo(np.int32).max, dtype=np.int64)
     for code, first in ref.first_rate_date.items():
         if code in MINOR_EXPONENT:
             first_rate[cur_codes.index(code)] = _day(first)
-    first_rate[cur_codes.index("USD")] = np.iinfo(np.int32).min
+        if first == dt.date.min:  # the pivot: worth 1 of itself on every day
+            first_rate[cur_codes.index(code)] = np.iinfo(np.int32).min
     no_rate = cur_known & dates.ok & (dates.days < first_rate[cur_index])
     order_date = dates.order_date
     feed.faults.add(

@@ -123,7 +123,7 @@ CATALOGUE: dict[str, tuple[int, Callable[[ResidentColumns], tuple[np.ndarray, li
     "budget_code": (C.BUDGET, _identity(_dict_values("budget_code"))),
     "workload": (C.WORKLOAD, _identity(_dict_values("workload"))),
     "acquisition": (C.ACQUISITION, _identity(_dict_values("acquisition"))),
-    "line_currency": (C.CURRENCY, _identity(lambda cols: C.CURRENCIES)),
+    "line_currency": (C.CURRENCY, _identity(_dict_values("currency"))),
     "month": (C.DAY, _months),
 }  # fmt: skip
 assert list(CATALOGUE) == DIMENSIONS

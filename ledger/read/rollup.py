@@ -10,7 +10,6 @@ import numpy as np
 from kernels import dispatch
 from kernels.layout import ERR_OUT_OF_RANGE, ERR_SLOTS, out_of_range_columns
 from ledger.domain.errors import LedgerError
-from ledger.domain.schema import date_of
 from ledger.read.conversion import _Conversion
 from ledger.resident import columns as C
 
@@ -47,11 +46,10 @@ class Rollups:
         )  # fmt: skip
         self._observe(kernel, time.perf_counter() - started)
         if err[0]:
-            when = date_of(int(err[1])) if conv.fixed_day < 0 else date_of(conv.fixed_day)
             raise LedgerError(
                 "no-rate", "Cannot convert",
-                f"{int(err[0])} line(s) have no rate on or before {when} for the reporting "
-                "currency or their own (or the result overflows); load fx-rates", 422,
+                f"{int(err[0])} line(s) cannot be converted: "
+                f"{self._why_not(arrays, conv, int(err[1]))}; load fx-rates", 422,
             )  # fmt: skip
         if err[ERR_OUT_OF_RANGE]:
             raise LedgerError(
@@ -61,3 +59,10 @@ class Rollups:
                 "units); narrow the query", 422,
             )  # fmt: skip
         return out
+
+    def _why_not(self, arrays: dict, conv: _Conversion, day: int) -> str:
+        """The currency and date at fault, for the earliest day with a line that failed."""
+        n = arrays["amount"].shape[0]
+        on_day = arrays["codes"][C.DAY, :n] == day
+        codes = np.unique(arrays["codes"][C.CURRENCY, :n][on_day]).tolist()
+        return conv.why_not(self.cols.dicts["currency"].values, codes, day)

@@ -21,7 +21,7 @@ import pyarrow as pa
 
 from ledger.domain.errors import LedgerError, RowError, invalid
 from ledger.domain.money import MAX_LINE_AMOUNT_MINOR, plain, to_minor
-from ledger.reference import registry
+from ledger.reference import fx_import, registry
 from ledger.reference.checks import _check_rule_params, _loads
 
 PACK_DIR = Path(__file__).parent
@@ -77,6 +77,9 @@ def validate_rows(table: str, rows: list[dict]) -> pa.Table:
         raise LedgerError(
             "too-many-rows", "Too many reference rows", f"at most {MAX_REFERENCE_ROWS}", 413
         )
+    sent_as: list[dict[str, str]] = []
+    if table == "fx_rates":  # the older form (currency, usd_per_unit) is still read
+        rows, sent_as = fx_import.canonical_rows(rows)
     known = set(spec.fields)
     errors: list[RowError] = []
     out: list[dict] = []
@@ -92,6 +95,8 @@ def validate_rows(table: str, rows: list[dict]) -> pa.Table:
         errors += [RowError(i, f, m) for f, m in _FINISH.get(table, _none)(clean)]
         out.append(clean)
     errors += _duplicate_keys(spec, out)
+    if sent_as:
+        errors = [RowError(e.row, sent_as[e.row].get(e.field, e.field), e.message) for e in errors]
     if errors:
         raise invalid(errors, len(errors), what="reference")
     return pa.table({c.name: pa.array([r[c.name] for r in out], c.arrow) for c in spec.columns})
@@ -131,8 +136,9 @@ def _finish_budget(clean: dict) -> list[tuple[str, str]]:
 
 
 def _finish_rate(clean: dict) -> list[tuple[str, str]]:
-    if clean.get("currency") == "USD":
-        return [("currency", "USD is the pivot: its rate against itself is always 1")]
+    base = clean.get("base")
+    if base is not None and base == clean.get("quote"):
+        return [("quote", f"a rate of {base} against itself is always 1: not a row")]
     return []
 
 
@@ -220,6 +226,16 @@ def _check_fiscal_year_start(store, arrow: pa.Table) -> None:
             errors=[RowError(i, "fy_start_month", f"is {in_use[e]} for {e}'s lines; sent {m}")
                     for i, e, m in changed],
         )  # fmt: skip
+
+
+def import_rates(
+    store, data: bytes, fmt: str, base: str | None = None, source: str | None = None
+) -> dict:
+    """An exchange-rate file as published (ECB history or wide CSV) into fx_rates."""
+    parsed = fx_import.parse(data, fmt, base, source)
+    arrow = validate_rows("fx_rates", parsed.rows)
+    store.replace_reference("fx_rates", arrow)
+    return parsed.summary()
 
 
 def _check_budget_refs(store, arrow: pa.Table) -> None:

@@ -17,7 +17,7 @@ from decimal import Decimal, InvalidOperation
 from kernels import layout
 from ledger.domain.errors import LedgerError
 from ledger.domain.feeds import JsonNumber, loads_strict
-from ledger.domain.money import MINOR_EXPONENT, finite_decimal, plain, rate_to_e12
+from ledger.domain.money import MINOR_EXPONENT, finite_decimal, plain, rate_fraction
 from ledger.domain.validate import COUNTRY_CODES, MAX_ORDER_DATE, MIN_ORDER_DATE
 
 RULE_KINDS = layout.RULE_KINDS  # the kinds the screening kernel evaluates
@@ -159,13 +159,14 @@ def _one_of(*allowed: str) -> Callable:
 
 
 def _rate(v) -> Decimal:
+    """An exact decimal rate, kept as published (normalised only: 10, never 1E+1)."""
     if isinstance(v, bool | dict | list):
         raise ValueError(f"{json.dumps(v)[:60]} is not a rate")
     try:
-        rate_to_e12(str(v).strip())
+        p, q = rate_fraction(str(v).strip())
     except (InvalidOperation, ValueError, TypeError, AttributeError) as e:
         raise ValueError(str(e) if str(e) else f"{v!r} is not a rate") from None
-    return Decimal(str(v).strip())
+    return Decimal(p) / Decimal(q)  # exact: q divides 10^12
 
 
 def _bool(v) -> bool:

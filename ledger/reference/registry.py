@@ -86,15 +86,21 @@ TABLES: tuple[Table, ...] = (
                pa.float64()),
         Column("source", "VARCHAR", _source(False), _SOURCE_DOC),
     ), "The chips catalogue (the shipped pack has current parts with sources)."),
-    Table("fx_rates", "fx-rates", ("rate_date", "currency"), (
+    Table("fx_rates", "fx-rates", ("rate_date", "base", "quote"), (
         Column("rate_date", "DATE NOT NULL", ck._date, "the day the rate is published for",
                pa.date32()),
-        Column("currency", "VARCHAR NOT NULL", ck._currency, "ISO 4217 code"),
-        Column("usd_per_unit", "DECIMAL(18,12) NOT NULL", ck._rate,
-               "USD per one unit of the currency, exact decimal", pa.decimal128(18, 12)),
+        Column("base", "VARCHAR NOT NULL", ck._currency, "ISO 4217 code of the unit priced"),
+        Column("quote", "VARCHAR NOT NULL", ck._currency,
+               "ISO 4217 code the price is in (the ECB: base EUR; CFETS: base USD)"),
+        Column("rate", "DECIMAL(24,12) NOT NULL", ck._rate,
+               "one unit of base is worth `rate` units of quote, exactly as published "
+               "(> 0, at most 12 significant digits and 12 decimals)", pa.decimal128(24, 12)),
+        Column("source", "VARCHAR", _source(False), _SOURCE_DOC),
         Column("synthetic", "BOOLEAN NOT NULL DEFAULT false", ck._bool,
                "true for made-up rates (the demo's)", pa.bool_()),
-    ), "Exchange rates; a line converts at the latest rate on or before its order date."),
+    ), "Exchange rates as published; the older form (rate_date, currency, usd_per_unit) is "
+       "read as base = currency, quote = USD. A line converts through each currency's value "
+       "in the ledger's pivot on its order date (latest rate on or before it)."),
     Table("budgets", "budgets", ("entity", "budget_code", "fiscal_year"), (
         Column("entity", "VARCHAR NOT NULL", ck._text, "a known entity"),
         Column("budget_code", "VARCHAR NOT NULL", ck._text, "a line's `budget_code`"),

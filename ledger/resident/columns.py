@@ -54,7 +54,10 @@ from ledger.domain.schema import (
     WORKLOADS,
 )
 from ledger.domain.validate import COUNTRY_CODES
-from ledger.resident import cache
+from ledger.resident import (
+    cache,
+    rates,  # noqa: F401
+)
 from ledger.resident.cache import ARRAYS as RESIDENT_ARRAYS
 from ledger.resident.dictionary import MAX_CODES, Dictionary, too_many_values  # noqa: F401
 
@@ -64,7 +67,7 @@ FY0 = FIRST_FISCAL_YEAR
 COUNTRIES = sorted(COUNTRY_CODES)
 # the kernels cannot import pycountry: their country masks are N_COUNTRIES wide
 assert len(COUNTRIES) == N_COUNTRIES, (len(COUNTRIES), N_COUNTRIES)
-CURRENCIES = sorted(MINOR_EXPONENT)
+CURRENCIES = sorted(MINOR_EXPONENT)  # every supported code; the dictionary holds those in use
 
 
 @dataclass
@@ -79,8 +82,11 @@ class Lookups:
     chip_origin: np.ndarray  # int32 country code per chip code
     chip_vendor: np.ndarray  # int32 vendor code per chip code
     vendors: list[str]
-    rate_e12: np.ndarray  # int64 [currency, day - rate_day0], forward-filled, 0 = none yet
-    rate_day0: int  # first day (days since EPOCH) of rate_e12
+    # v(C): value in the pivot of one unit of each currency in use, int64 numerator and
+    # denominator [currency code, day - rate_day0], 0 = none yet, -1 = too wide (rates.py)
+    rate_num: np.ndarray
+    rate_den: np.ndarray
+    rate_day0: int  # first day (days since EPOCH) of the rate tables
     rules: list[dict] = field(default_factory=list)
     budgets: list[dict] = field(default_factory=list)
     policies: list[dict] = field(default_factory=list)
@@ -114,7 +120,9 @@ class ResidentColumns:
             "budget_code": Dictionary(name="budget_code"),
             "workload": Dictionary(list(WORKLOADS), frozen=True, name="workload"),
             "acquisition": Dictionary(list(ACQUISITIONS), frozen=True, name="acquisition"),
-            "currency": Dictionary(CURRENCIES, frozen=True, name="currency"),
+            # grown with the currencies that have rates or lines, so the per-day tables
+            # hold a row only for those (a line needs a rate: validation makes sure)
+            "currency": Dictionary(name="currency"),
             "status": Dictionary(list(STATUSES), frozen=True, name="status"),
             # code 0 is "names no licence"; at most MAX_CODES distinct references
             "license_ref": Dictionary([""], name="license_ref"),
@@ -179,9 +187,12 @@ class ResidentColumns:
                 ("supplier", "suppliers", "supplier"),
                 ("chip_model", "chips", "chip_model"),
                 ("budget_code", "budgets", "budget_code"),
+                ("currency", "fx_rates", "base"),
+                ("currency", "fx_rates", "quote"),
             ]:
                 for value in store.reference_values(table, column):
                     self.dicts[name].add(value)
+            self.dicts["currency"].add(store.pivot)
             self.lookups = self._lookups(store)
 
     def _lookups(self, store) -> Lookups:
@@ -231,7 +242,8 @@ class ResidentColumns:
                 np.int32,
             ),
             vendors=vendors,
-            rate_e12=np.zeros((len(CURRENCIES), 1), np.int64),
+            rate_num=np.zeros((1, 1), np.int64),
+            rate_den=np.zeros((1, 1), np.int64),
             rate_day0=0,
         )
         self._rates(store, lk)
@@ -244,8 +256,8 @@ class ResidentColumns:
         return lk
 
     def _rates(self, store, lk: Lookups) -> None:
-        """Per-currency per-day rates (10^-12 USD), forward-filled over the days in use."""
-        lk.rate_e12, lk.rate_day0 = self._rate_table(store, self.min_day, self.max_day)
+        """v(C) per currency per day, over the days in use."""
+        lk.rate_num, lk.rate_den, lk.rate_day0 = self._rate_table(store, self.min_day, self.max_day)
 
     def lookups_covering(self, store, days: np.ndarray) -> Lookups:
         """The lookups, with a rate table that also covers `days` (a new feed's order days).
@@ -257,31 +269,30 @@ class ResidentColumns:
         if not days.size:
             return lk
         lo, hi = int(days.min()), int(days.max())
-        if lo >= lk.rate_day0 and hi < lk.rate_day0 + lk.rate_e12.shape[1]:
+        if lo >= lk.rate_day0 and hi < lk.rate_day0 + lk.rate_num.shape[1]:
             return lk
-        table, first = self._rate_table(store, min(lo, self.min_day), max(hi, self.max_day))
-        return dataclasses.replace(lk, rate_e12=table, rate_day0=first)
+        num, den, first = self._rate_table(store, min(lo, self.min_day), max(hi, self.max_day))
+        return dataclasses.replace(lk, rate_num=num, rate_den=den, rate_day0=first)
 
-    def _rate_table(self, store, min_day: int, max_day: int) -> tuple[np.ndarray, int]:
-        rates = store.fx_rates_e12()
+    def _rate_table(self, store, min_day: int, max_day: int) -> tuple[np.ndarray, np.ndarray, int]:
+        rows = store.fx_rate_rows()
         days = (
-            rates["rate_date"].cast(pa.int32()).to_numpy(zero_copy_only=False).astype(np.int64)
+            rows["rate_date"].cast(pa.int32()).to_numpy(zero_copy_only=False).astype(np.int64)
             - EPOCH_DAYS
         )
         first = min(int(days.min()) if len(days) else min_day, min_day)
         last = max(int(days.max()) if len(days) else 0, max_day)
         first = min(first, last)
-        width = last - first + 1
-        table = np.zeros((len(CURRENCIES), width), np.int64)
-        cur_index = self.dicts["currency"].encode(rates["currency"]).astype(np.int64)
-        e12 = rates["e12"].to_numpy(zero_copy_only=False)
-        # set the rate on its day, then forward-fill along days (0 = no rate yet)
-        table[cur_index, days - first] = e12
-        filled = np.maximum.accumulate(np.where(table > 0, np.arange(width)[None, :], -1), axis=1)
-        has = filled >= 0
-        table = np.where(has, np.take_along_axis(table, np.maximum(filled, 0), axis=1), 0)
-        table[self.dicts["currency"].index["USD"], :] = 10**12
-        return table, first
+        cur = self.dicts["currency"]
+        base = cur.encode(rows["base"]).astype(np.int64)
+        quote = cur.encode(rows["quote"]).astype(np.int64)
+        order = [cur.index[c] for c in sorted(cur.values)]
+        num, den = rates.values(
+            days - first, base, quote, rows["p"].to_numpy(zero_copy_only=False),
+            rows["q"].to_numpy(zero_copy_only=False), cur.index[store.pivot], order, len(cur),
+            last - first + 1,
+        )  # fmt: skip
+        return num, den, first
 
     def _grow(self, extra: int) -> None:
         need = self.n + extra

@@ -22,10 +22,18 @@ import pyarrow as pa
 
 from ledger.domain.entries import CURRENT_SCHEMA, NO_CURRENT
 from ledger.domain.errors import LedgerError
+from ledger.domain.money import MINOR_EXPONENT
 from ledger.domain.schema import CONTENT_FIELDS, ENTRY_SCHEMA
 from ledger.domain.validate import ReferenceView
 from ledger.store import sandbox, snapshots
-from ledger.store.ddl import _DDL, REFERENCE_TABLES, SCHEMA_VERSION, currency_rows
+from ledger.store.ddl import (
+    _TABLES,
+    MIGRATE_FX_RATES_V2,
+    REFERENCE_TABLES,
+    SCHEMA_VERSION,
+    currency_rows,
+    views,
+)
 from ledger.store.txn import rollback
 
 # A line key's hash for the key index: the same types on both sides, or equal keys could
@@ -37,6 +45,18 @@ _ACTIVE = (
     "(e.entry_kind = 'line' AND e.status = 'open' AND e.entry_seq = "
     "max(e.entry_seq) FILTER (WHERE e.entry_kind = 'line') "
     "OVER (PARTITION BY e.order_id, e.line_no)) AS active"
+)
+
+# The first day each currency has a value in the pivot (DESIGN section 3, v(C)): its first
+# row against the pivot, or the first day a row links it to a currency that has one.
+_FIRST_VALUE_DAY = (
+    "WITH lf AS (SELECT c, o, min(d) AS d FROM ("
+    "SELECT base AS c, quote AS o, rate_date AS d FROM fx_rates "
+    "UNION ALL SELECT quote, base, rate_date FROM fx_rates) GROUP BY c, o), "
+    "direct AS (SELECT c, d FROM lf WHERE o = '{pivot}') "
+    "SELECT c, min(d) FROM (SELECT c, d FROM direct UNION ALL "
+    "SELECT l.c, greatest(l.d, x.d) FROM lf l JOIN direct x ON x.c = l.o) "
+    "WHERE c <> '{pivot}' GROUP BY c"
 )
 
 # Seed: table name -> rows, inserted in the transaction that creates a new ledger.
@@ -73,8 +93,15 @@ class Store:
     def __init__(
         self, path: str | os.PathLike, snapshot_dir: str | os.PathLike | None = None,
         seed: Seed | None = None, sql_memory_mb: int = sandbox.DEFAULT_SQL_MEMORY_MB,
+        pivot: str | None = None,
     ):  # fmt: skip
         self.path = str(path)
+        self.pivot = (pivot or "USD").strip().upper()
+        if self.pivot not in MINOR_EXPONENT:
+            raise LedgerError(
+                "bad-pivot", "Unknown pivot currency",
+                f"pivot {self.pivot!r} is not a supported ISO 4217 code", 500,
+            )  # fmt: skip
         self.snapshot_dir = str(Path(snapshot_dir).resolve()) if snapshot_dir else None
         self._con = _connect(self.path)
         self._lock = threading.RLock()
@@ -94,7 +121,7 @@ class Store:
         con = self._con
         con.execute("BEGIN")
         try:
-            for ddl in _DDL:
+            for ddl in _TABLES:
                 con.execute(ddl)
             version = _first(con, "SELECT max(version) FROM schema_version")[0]
             created = version is None
@@ -107,6 +134,10 @@ class Store:
                     "schema-too-new", "Ledger file is newer than this program",
                     f"{self.path} has schema {version}; this program knows {SCHEMA_VERSION}", 500,
                 )  # fmt: skip
+            elif version < SCHEMA_VERSION:
+                self._upgrade(con)
+            for ddl in views(self.pivot):
+                con.execute(ddl)
             con.execute(
                 f"INSERT INTO currencies SELECT * FROM (VALUES {currency_rows()}) v(c, e) "
                 "WHERE c NOT IN (SELECT currency FROM currencies)"
@@ -116,6 +147,15 @@ class Store:
             con.execute("ROLLBACK")
             raise
         return created
+
+    @staticmethod
+    def _upgrade(con) -> None:
+        """Older schemas to this one, inside the opening transaction."""
+        columns = {r[1] for r in con.execute("PRAGMA table_info('fx_rates')").fetchall()}
+        if "usd_per_unit" in columns:
+            for ddl in MIGRATE_FX_RATES_V2:
+                con.execute(ddl)
+        con.execute("INSERT INTO schema_version VALUES (?, now())", [SCHEMA_VERSION])
 
     def close(self) -> None:
         with self._lock:
@@ -338,9 +378,8 @@ class Store:
             r[0] for r in cur.execute("SELECT supplier FROM suppliers").fetchall()
         )
         chips = frozenset(r[0] for r in cur.execute("SELECT chip_model FROM chips").fetchall())
-        first = dict(
-            cur.execute("SELECT currency, min(rate_date) FROM fx_rates GROUP BY 1").fetchall()
-        )
+        first = dict(cur.execute(_FIRST_VALUE_DAY.format(pivot=self.pivot)).fetchall())
+        first[self.pivot] = dt.date.min  # the pivot is worth 1 of itself on every day
         return ReferenceView(entities, suppliers, chips, first)
 
     def fy_start_months_in_use(self) -> dict[str, int]:
@@ -368,11 +407,16 @@ class Store:
             raise ValueError(f"unknown column {table}.{column}")
         return self.query(f"SELECT DISTINCT {column} FROM {table} ORDER BY 1")[column].to_pylist()
 
-    def fx_rates_e12(self) -> pa.Table:
-        """Every rate: rate_date, currency, e12 (USD per unit in 10^-12), by date."""
+    def fx_rate_rows(self) -> pa.Table:
+        """Every rate as published: rate_date, base, quote and the rate as p / q in lowest
+        terms (rate x 10^12 is an integer below 10^24, so p < 10^12 and q divides 10^12)."""
         return self.query(
-            "SELECT rate_date, currency, CAST(usd_per_unit * 1000000000000 AS BIGINT) AS e12 "
-            "FROM fx_rates ORDER BY rate_date"
+            "WITH r AS (SELECT rate_date, base, quote, "
+            "CAST(rate * 1000000000000 AS HUGEINT) AS m FROM fx_rates) "
+            "SELECT rate_date, base, quote, "
+            "CAST(m // gcd(m, CAST(1000000000000 AS HUGEINT)) AS BIGINT) AS p, "
+            "CAST(1000000000000 // gcd(m, CAST(1000000000000 AS HUGEINT)) AS BIGINT) AS q "
+            "FROM r ORDER BY rate_date, base, quote"
         )
 
     def replace_reference(self, table: str, rows: pa.Table) -> int:
@@ -481,4 +525,6 @@ class Store:
 
     def snapshot(self, target_dir: str | os.PathLike) -> dict:
         """Parquet of every table plus a DuckDB copy another process can open."""
-        return snapshots.write(self._con, self.snapshot_dir, target_dir, _DDL)
+        return snapshots.write(
+            self._con, self.snapshot_dir, target_dir, [*_TABLES, *views(self.pivot)]
+        )
