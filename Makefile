@@ -3,13 +3,18 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# the service's own dependencies only: `make serve` needs no test or bench tools
+RUNTIME_STAMP := $(VENV)/.installed-runtime
 EXTRAS ?= dev
 
 .PHONY: test test-fast serve lint bench clean docs
 
-$(STAMP): pyproject.toml
+$(RUNTIME_STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e .
+	touch $(RUNTIME_STAMP)
+
+$(STAMP): pyproject.toml $(RUNTIME_STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[$(EXTRAS)]"
 	touch $(STAMP)
 
@@ -31,8 +36,10 @@ test-fast: $(STAMP)
 docs: $(STAMP)
 	$(BIN)/chip-ledger docs
 
-serve: $(STAMP)
-	$(BIN)/chip-ledger serve --demo
+# SERVE_ARGS=--port 8001 (say) to serve elsewhere
+SERVE_ARGS ?=
+serve: $(RUNTIME_STAMP)
+	$(BIN)/chip-ledger serve --demo $(SERVE_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check --fix .

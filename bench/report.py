@@ -1,6 +1,7 @@
 """Results -> the Markdown table, the PNG plots and the README's performance section.
 
-    python -m bench.report [--out bench/results] [--readme README.md]
+    python -m bench.report [--out bench/results] [--readme [README.md]]
+    chip-ledger bench --update-readme      # the README section alone, from the results
 
 Everything here is generated from the JSON results (never typed by hand): the README
 section between the markers below shows the latest result of the largest ledger.
@@ -170,9 +171,19 @@ def _value(x) -> str:
     return f"{x:,}" if isinstance(x, int) else str(x)
 
 
-def markdown(r: dict, heading: str = "##") -> str:  # noqa: C901 (issue 14 splits it)
+def markdown(r: dict, heading: str = "##") -> str:
+    """One result as Markdown tables: reads, profile, GPU, query path, ingest, start-up,
+    targets."""
+    out = _md_header(r, heading)
+    for section in (_md_reads, _md_profile, _md_gpu, _md_query, _md_ingest, _md_startup,
+                    _md_targets):  # fmt: skip
+        out += section(r)
+    return "\n".join(out) + "\n"
+
+
+def _md_header(r: dict, heading: str) -> list[str]:
     n = r.get("lines") or 0
-    out = [
+    return [
         f"{heading} {size_label(r.get('demo_lines') or n)}-line ledger, {r.get('date')}",
         "",
         f"{n:,} entries; {r.get('cpu')}, {r.get('cores')} cores "
@@ -182,6 +193,12 @@ def markdown(r: dict, heading: str = "##") -> str:  # noqa: C901 (issue 14 split
         f"{_value((r.get('load_average_before') or [None])[0])} / "
         f"{_value((r.get('load_average_after') or [None])[0])}; other processes took "
         f"{_value(_pct(r.get('other_processes_cpu_share')))} of the CPU time during the run.",
+    ]
+
+
+def _md_reads(r: dict) -> list[str]:
+    n = r.get("lines") or 0
+    out = [
         "",
         "| work | method | median ms | min | max | lines/s | vs kernel |",
         "|---|---|---:|---:|---:|---:|---:|",
@@ -207,6 +224,12 @@ def markdown(r: dict, heading: str = "##") -> str:  # noqa: C901 (issue 14 split
             out.append(
                 f"| {READ_TITLES[work]} | {title} | {' | '.join(_ms(s))} | {_rate(rate)} | {rel} |"
             )
+    return out
+
+
+def _md_profile(r: dict) -> list[str]:
+    n = r.get("lines") or 0
+    out: list[str] = []
     prof = _get(r, "rollup", "profile") or {}
     if prof:
         out += [
@@ -217,6 +240,11 @@ def markdown(r: dict, heading: str = "##") -> str:  # noqa: C901 (issue 14 split
         for name, s in prof.items():
             rate = n / (s["median"] / 1000) if s["median"] else None
             out.append(f"| {PROFILE_TITLES.get(name, name)} | {s['median']:,.1f} | {_rate(rate)} |")
+    return out
+
+
+def _md_gpu(r: dict) -> list[str]:
+    out: list[str] = []
     g = r.get("gpu") or {}
     if g.get("available"):
         out += [
@@ -234,8 +262,12 @@ def markdown(r: dict, heading: str = "##") -> str:  # noqa: C901 (issue 14 split
                     f"{s['kernel_ms']['median']:,.2f} | {_rate(s['lines_per_s'])} | "
                     f"{_value(s.get('bandwidth_gb_s'))} | {_value(_pct(share))} |"
                 )
+    return out
+
+
+def _md_query(r: dict) -> list[str]:
     q, http = r.get("query") or {}, r.get("http") or {}
-    out += [
+    out = [
         "",
         "| query path (totals, 3 dims, USD) | p50 ms | p99 ms | requests |",
         "|---|---:|---:|---:|",
@@ -249,8 +281,12 @@ def markdown(r: dict, heading: str = "##") -> str:  # noqa: C901 (issue 14 split
                 f"| GET /v1/totals over HTTP, {title} | {s['p50_ms']:,.1f} | {s['p99_ms']:,.1f} | "
                 f"{s['requests']} |"
             )
+    return out
+
+
+def _md_ingest(r: dict) -> list[str]:
     ing = r.get("ingest") or {}
-    out += [
+    out = [
         "",
         f"| ingest ({ing.get('batch_lines', 0):,}-line batches) | lines/s (median) | "
         "lines/s (best) | median ms |",
@@ -263,10 +299,14 @@ def markdown(r: dict, heading: str = "##") -> str:  # noqa: C901 (issue 14 split
                 f"| {title} | {_rate(s['lines_per_s'])} | {_rate(s['lines_per_s_best'])} | "
                 f"{s['ms']['median']:,.1f} |"
             )
+    return out
+
+
+def _md_startup(r: dict) -> list[str]:
     st, mem = r.get("startup") or {}, r.get("memory") or {}
     start = st.get("service_start_s") or {}
     peak = mem.get("service_peak_rss_bytes")
-    out += [
+    return [
         "",
         "| start-up and memory | value |",
         "|---|---:|",
@@ -286,12 +326,15 @@ def markdown(r: dict, heading: str = "##") -> str:  # noqa: C901 (issue 14 split
         f"| service RSS per line after start | {_value(mem.get('service_rss_bytes_per_line'))} |",
         f"| service peak RSS | {_value(peak / 2**20 if peak else None)} MiB |",
     ]
+
+
+def _md_targets(r: dict) -> list[str]:
     t = r.get("targets") or targets(r)
-    out += ["", "| target (issue 5) | measured | target | met |", "|---|---:|---:|:---:|"]
+    out = ["", "| target (issue 5) | measured | target | met |", "|---|---:|---:|:---:|"]
     for item in t.values():
         met = {True: "yes", False: "**no**", None: "-"}[item["met"]]
         out.append(f"| {item['what']} | {_value(item['value'])} | {item['target']} | {met} |")
-    return "\n".join(out) + "\n"
+    return out
 
 
 def write_markdown(r: dict, path: Path) -> Path:
@@ -348,22 +391,23 @@ def plots_available() -> bool:
     return True
 
 
-def write_plots(out: Path, machine: str) -> list[Path]:  # noqa: PLR0915 (issue 14 splits it)
+def write_plots(out: Path, machine: str) -> list[Path]:
     """<machine>-throughput.png (lines/s by method against N) and <machine>-ingest.png."""
     if not plots_available():
         return []
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import matplotlib.ticker
-
     latest = latest_by_size(load_results(out, machine))
     if not latest:
         return []
-    sizes = list(latest)
-    written = []
+    return [_plot_reads(out, machine, latest), _plot_ingest(out, machine, latest)]
 
+
+def _plot_reads(out: Path, machine: str, latest: dict[int, dict]) -> Path:
+    import matplotlib.pyplot as plt
+
+    sizes = list(latest)
     fig, axes = plt.subplots(2, 2, figsize=(11, 8), constrained_layout=True)
     for ax, work in zip(axes.flat, READS, strict=True):
         methods = ROLLUP_METHODS if work == "rollup" else [
@@ -395,8 +439,14 @@ def write_plots(out: Path, machine: str) -> list[Path]:  # noqa: PLR0915 (issue 
     path = out / f"{machine}-throughput.png"
     fig.savefig(path, dpi=90, metadata={"Software": None})
     plt.close(fig)
-    written.append(path)
+    return path
 
+
+def _plot_ingest(out: Path, machine: str, latest: dict[int, dict]) -> Path:
+    import matplotlib.pyplot as plt
+    import matplotlib.ticker
+
+    sizes = list(latest)
     fig, ax = plt.subplots(figsize=(9, 4.5), constrained_layout=True)
     labels = [title for key, title in INGEST_METHODS]
     width = 0.8 / max(len(sizes), 1)
@@ -416,8 +466,7 @@ def write_plots(out: Path, machine: str) -> list[Path]:  # noqa: PLR0915 (issue 
     path = out / f"{machine}-ingest.png"
     fig.savefig(path, dpi=90, metadata={"Software": None})
     plt.close(fig)
-    written.append(path)
-    return written
+    return path
 
 
 # -- README ---------------------------------------------------------------------
@@ -538,7 +587,14 @@ def update_readme(readme: Path, out: Path) -> bool:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--out", default="bench/results")
-    p.add_argument("--readme", default="README.md")
+    # the README is rewritten only when asked: a bench run writes under --out alone
+    p.add_argument(
+        "--readme",
+        nargs="?",
+        const="README.md",
+        default=None,
+        help="also regenerate this README's bench section (default README.md)",
+    )
     p.add_argument("--no-plots", action="store_true")
     args = p.parse_args(argv)
     out = Path(args.out)

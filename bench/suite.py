@@ -12,8 +12,9 @@ methods interleaved, median and min/max of the runs after a warm-up:
      (use case in process vs /v1/totals over HTTP, 1 and 8 clients);
   3. ingest: in process and over HTTP, beside a raw DuckDB append of the same batches;
   4. kernel compile from an empty cache (fresh processes); memory.
-Writes bench/results/<machine>-<date>.json and .md, redraws the plots and the README's
-performance section (bench/report.py).
+Writes bench/results/<machine>-<date>.json and .md and redraws the plots there, nothing
+else; `chip-ledger bench --update-readme` (or `python -m bench.report --readme`) then
+regenerates the README's performance section from them (bench/report.py).
 """
 
 from __future__ import annotations
@@ -44,9 +45,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "(default ~/.cache/chip-ledger)")  # fmt: skip
     p.add_argument("--work-dir", help="scratch folder for the copies (default: a temp folder)")
     p.add_argument("--out", default="bench/results", help="results folder")
-    p.add_argument(
-        "--readme", default="README.md", help="README whose bench section is regenerated ('': none)"
-    )
+    p.add_argument("--update-readme", action="store_true",
+                   help="only regenerate the README's bench section from the results in --out "
+                   "(a run writes under --out alone)")  # fmt: skip
+    p.add_argument("--readme", default="README.md", help="the README --update-readme rewrites")
     p.add_argument("--ingest-batch-lines", type=int, default=100_000)
     p.add_argument(
         "--http-requests", type=int, default=40, help="1-client requests (8 clients: twice as many)"
@@ -152,20 +154,39 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def run(args: argparse.Namespace, fallback_db: str | None = None) -> dict:  # noqa: C901, PLR0915
-    """The whole suite; returns (and writes) the results."""
-    from bench import gpu, ingest, latency, report, rollup, usecases
-    from bench.memory import (
-        busy_cpu_seconds,
-        columns_footprint,
-        own_cpu_seconds,
-        peak_rss_bytes,
-        rss_bytes,
-    )
-    from bench.service import Service
-    from kernels import dispatch
-    from ledger.ledger import Ledger
+def run(args: argparse.Namespace, fallback_db: str | None = None) -> dict:
+    """The whole suite; returns the results and writes them under --out (and nowhere else:
+    `--update-readme` regenerates the README's section, as a separate command)."""
+    if getattr(args, "update_readme", False):
+        return _update_readme(args)
+    lines, runs, source = _plan(args, fallback_db)
+    scratch, work = _work_dir(args)
+    bench_db, serve_db = work / "bench.duckdb", work / "serve.duckdb"
+    for p in (bench_db, serve_db, work / "raw-append.duckdb"):
+        for q in (p, Path(str(p) + ".wal")):
+            q.unlink(missing_ok=True)
+        shutil.rmtree(str(p) + ".columns", ignore_errors=True)
+    _copy_ledger(source, bench_db)
+    _copy_ledger(source, serve_db)
+    results = _header(source, runs, args)
+    from bench.memory import busy_cpu_seconds, own_cpu_seconds
 
+    busy0, own0, wall0 = busy_cpu_seconds(), own_cpu_seconds(), time.perf_counter()
+    try:
+        _phases(results, args, runs, work, bench_db, serve_db)
+    finally:
+        if scratch is not None:
+            scratch.cleanup()
+    _other_load(results, busy0, own0, wall0)
+    from bench import report
+
+    results["targets"] = report.targets(results)
+    _write(results, args)
+    return results
+
+
+def _plan(args: argparse.Namespace, fallback_db: str | None) -> tuple[int, int, Path]:
+    """(demo lines, timed runs, the ledger to copy)."""
     lines = args.lines or (SCALES[args.scale] if args.scale else None)
     if lines is None:
         lines = 1_000_000 if args.quick else 10_000_000
@@ -175,26 +196,22 @@ def run(args: argparse.Namespace, fallback_db: str | None = None) -> dict:  # no
         source = Path(source_db)
         if not source.exists():
             raise FileNotFoundError(source_db)
-    else:
-        data_dir = Path(args.data_dir or Path.home() / ".cache" / "chip-ledger")
-        source = demo_ledger(lines, data_dir)
+        return lines, runs, source
+    data_dir = Path(args.data_dir or Path.home() / ".cache" / "chip-ledger")
+    return lines, runs, demo_ledger(lines, data_dir)
 
-    scratch = None
+
+def _work_dir(args: argparse.Namespace) -> tuple[tempfile.TemporaryDirectory | None, Path]:
     if args.work_dir:
         work = Path(args.work_dir)
         work.mkdir(parents=True, exist_ok=True)
-    else:
-        scratch = tempfile.TemporaryDirectory(prefix="chip-ledger-bench-")
-        work = Path(scratch.name)
-    bench_db, serve_db = work / "bench.duckdb", work / "serve.duckdb"
-    for p in (bench_db, serve_db, work / "raw-append.duckdb"):
-        for q in (p, Path(str(p) + ".wal")):
-            q.unlink(missing_ok=True)
-        shutil.rmtree(str(p) + ".columns", ignore_errors=True)
-    _copy_ledger(source, bench_db)
-    _copy_ledger(source, serve_db)
+        return None, work
+    scratch = tempfile.TemporaryDirectory(prefix="chip-ledger-bench-")
+    return scratch, Path(scratch.name)
 
-    results: dict = {
+
+def _header(source: Path, runs: int, args: argparse.Namespace) -> dict:
+    return {
         "schema": SCHEMA_VERSION,
         "machine": platform.node() or "machine",
         "date": dt.date.today().isoformat(),
@@ -206,77 +223,26 @@ def run(args: argparse.Namespace, fallback_db: str | None = None) -> dict:  # no
         "versions": _versions(),
         "load_average_before": list(os.getloadavg()),
     }
-    busy0, own0, wall0 = busy_cpu_seconds(), own_cpu_seconds(), time.perf_counter()
+
+
+def _phases(results: dict, args, runs: int, work: Path, bench_db: Path, serve_db: Path) -> None:
+    """1. reads in this process; 2. the service; 3. ingest; 4. start-up and memory."""
+    from bench.memory import rss_bytes
+    from ledger.ledger import Ledger
+
+    rss_before = rss_bytes()
+    ledger = Ledger.open(bench_db)
+    started = time.perf_counter()
+    q = ledger.reads
+    load_s = time.perf_counter() - started
+    rss_loaded = rss_bytes()
     service = None
     try:
-        # -- 1. reads in this process ------------------------------------
-        rss_before = rss_bytes()
-        ledger = Ledger.open(bench_db)
-        store = ledger.store
-        started = time.perf_counter()
-        q = ledger.reads
-        load_s = time.perf_counter() - started
-        rss_loaded = rss_bytes()
-        n = q.cols.n
-        cur = store.cursor()
-        results.update(
-            lines=n,
-            demo_lines=_demo_lines(store),
-            backend=dispatch.backend(),
-            numba_threads=dispatch.threads(),
-            numba_threading_layer=_threading_layer(),
-            duckdb_threads=cur.execute("SELECT current_setting('threads')").fetchall()[0][0],
-        )
-        _say(f"{n:,} entries resident in {load_s:.1f} s ({q.cols.loaded_from}); {runs} runs")
-        _say("roll-up: kernel, DuckDB SQL (equi-join, ASOF, 128-bit), polars, read floor")
-        results["rollup"] = rollup.measure(
-            q, cur, runs, polars=not args.no_polars, exact=not args.no_exact_sql
-        )
-        _say("budget status, sourcing ratios, export screening: use case vs DuckDB SQL")
-        results.update(usecases.measure(q, cur, runs))
-        if args.no_gpu:
-            results["gpu"] = {"available": False, "reason": "--no-gpu"}
-        elif results["backend"] != "cuda":
-            results["gpu"] = {"available": False, "reason": "no CUDA device (see the log)"}
-        else:
-            _say("GPU: the roll-up on device-resident columns")
-            sizes = tuple(int(x) for x in args.gpu_lines.split(",") if x.strip())
-            results["gpu"] = {"available": True, **gpu.measure(q, runs, sizes)}
-
-        # -- 2. the service -----------------------------------------------
+        _reads_phase(results, args, runs, ledger, load_s)
         if not Path(str(serve_db) + ".columns").exists() and ledger.cache_dir is not None:
             shutil.copytree(ledger.cache_dir, str(serve_db) + ".columns")  # its warm start
-        _say("memory: resident growth when a fresh process loads the columns")
-        footprint = columns_footprint(serve_db)
-        starts, phases = [], []
-        if not args.no_http:
-            _say("service: start with warm caches")
-            service = Service(serve_db, work / "service.log")
-            starts.append(service.start())
-            phases.append(service.phases)
-        _say("query path: use case in process, /v1/totals over HTTP (1 and 8 clients)")
-        reads = latency.measure(q, service.url if service else None, args.http_requests)
-        results["query"] = reads["query"]
-        results["http"] = reads.get("http", {})
-
-        # -- 3. ingest --------------------------------------------------------
-        _say(f"ingest: {args.ingest_batch_lines:,}-line batches, in process, HTTP, raw DuckDB")
-        results["ingest"] = ingest.measure(
-            ledger, service.url if service else None, work / "raw-append.duckdb", runs,
-            args.ingest_batch_lines, price_lines=1000 * max(n, 1_000_000),
-            tag=dt.datetime.now().strftime("%Y%m%d%H%M%S%f"),
-        )  # fmt: skip
-        if service is not None:
-            if runs >= 2:  # a second start-up sample (smoke runs keep to one)
-                _say("service: restart with warm caches (after the ingest)")
-                service.stop()
-                starts.append(service.start())
-                phases.append(service.phases)
-            results["http"]["service_rss_after_start_bytes"] = service.rss_after_start
-            service.stop()
-            results["http"]["start_s"] = _seconds(starts)
-
-        # -- 4. start-up and memory -------------------------------------------
+        service, starts, phases, footprint = _service_phase(results, args, runs, ledger,
+                                                            work, serve_db)  # fmt: skip
         results["startup"] = {
             "service_start_s": _seconds(starts) if starts else None,
             # where the start goes (the service's own log), and the imports alone
@@ -284,40 +250,125 @@ def run(args: argparse.Namespace, fallback_db: str | None = None) -> dict:  # no
             "service_imports_s": import_seconds(),
         }
         if not args.no_compile:
+            from bench import rollup
+
             _say("kernel compile from an empty cache (fresh processes)")
             cold, cached = rollup.cold_compile_seconds()
             results["startup"].update(kernel_compile_cold_s=cold, kernel_load_cached_s=cached)
-        results["memory"] = {
-            "column_bytes_per_line": q.cols.nbytes_per_entry(),
-            "resident_bytes_per_line": (footprint or {}).get("resident_bytes_per_line"),
-            "footprint": footprint,
-            # this process: loaded from the store through DuckDB, so its buffers count too
-            "bench_resident_bytes_per_line": (
-                (rss_loaded - rss_before) / n if rss_loaded and rss_before and n else None
-            ),
-            "resident_load_s": load_s,
-            "service_rss_bytes_per_line": (
-                service.rss_after_start / n if service and service.rss_after_start and n else None
-            ),
-            "service_peak_rss_bytes": service.peak_rss if service else None,
-            "bench_peak_rss_bytes": peak_rss_bytes(),
-        }
+        results["memory"] = _memory(q, footprint, service, rss_before, rss_loaded, load_s)
         ledger.close()
     finally:
         if service is not None:
             service.stop()
-        if scratch is not None:
-            scratch.cleanup()
+
+
+def _reads_phase(results: dict, args, runs: int, ledger, load_s: float) -> None:
+    from bench import gpu, rollup, usecases
+    from kernels import dispatch
+
+    q = ledger.reads
+    n = q.cols.n
+    cur = ledger.store.cursor()
+    results.update(
+        lines=n,
+        demo_lines=_demo_lines(ledger.store),
+        backend=dispatch.backend(),
+        numba_threads=dispatch.threads(),
+        numba_threading_layer=_threading_layer(),
+        duckdb_threads=cur.execute("SELECT current_setting('threads')").fetchall()[0][0],
+    )
+    _say(f"{n:,} entries resident in {load_s:.1f} s ({q.cols.loaded_from}); {runs} runs")
+    _say("roll-up: kernel, DuckDB SQL (equi-join, ASOF, 128-bit), polars, read floor")
+    results["rollup"] = rollup.measure(
+        q, cur, runs, polars=not args.no_polars, exact=not args.no_exact_sql
+    )
+    _say("budget status, sourcing ratios, export screening: use case vs DuckDB SQL")
+    results.update(usecases.measure(q, cur, runs))
+    if args.no_gpu:
+        results["gpu"] = {"available": False, "reason": "--no-gpu"}
+    elif results["backend"] != "cuda":
+        results["gpu"] = {"available": False, "reason": "no CUDA device (see the log)"}
+    else:
+        _say("GPU: the roll-up on device-resident columns")
+        sizes = tuple(int(x) for x in args.gpu_lines.split(",") if x.strip())
+        results["gpu"] = {"available": True, **gpu.measure(q, runs, sizes)}
+
+
+def _service_phase(results: dict, args, runs: int, ledger, work: Path, serve_db: Path):
+    """The service's start, the query path and ingest; (service, starts, phases, footprint)."""
+    from bench import ingest, latency
+    from bench.memory import columns_footprint
+    from bench.service import Service
+
+    q, n = ledger.reads, ledger.reads.cols.n
+    _say("memory: resident growth when a fresh process loads the columns")
+    footprint = columns_footprint(serve_db)
+    starts, phases, service = [], [], None
+    if not args.no_http:
+        _say("service: start with warm caches")
+        service = Service(serve_db, work / "service.log")
+        starts.append(service.start())
+        phases.append(service.phases)
+    _say("query path: use case in process, /v1/totals over HTTP (1 and 8 clients)")
+    reads = latency.measure(q, service.url if service else None, args.http_requests)
+    results["query"] = reads["query"]
+    results["http"] = reads.get("http", {})
+    _say(f"ingest: {args.ingest_batch_lines:,}-line batches, in process, HTTP, raw DuckDB")
+    results["ingest"] = ingest.measure(
+        ledger, service.url if service else None, work / "raw-append.duckdb", runs,
+        args.ingest_batch_lines, price_lines=1000 * max(n, 1_000_000),
+        tag=dt.datetime.now().strftime("%Y%m%d%H%M%S%f"),
+    )  # fmt: skip
+    if service is not None:
+        if runs >= 2:  # a second start-up sample (smoke runs keep to one)
+            _say("service: restart with warm caches (after the ingest)")
+            service.stop()
+            starts.append(service.start())
+            phases.append(service.phases)
+        results["http"]["service_rss_after_start_bytes"] = service.rss_after_start
+        service.stop()
+        results["http"]["start_s"] = _seconds(starts)
+    return service, starts, phases, footprint
+
+
+def _memory(q, footprint, service, rss_before, rss_loaded, load_s: float) -> dict:
+    from bench.memory import peak_rss_bytes
+
+    n = q.cols.n
+    return {
+        "column_bytes_per_line": q.cols.nbytes_per_entry(),
+        "resident_bytes_per_line": (footprint or {}).get("resident_bytes_per_line"),
+        "footprint": footprint,
+        # this process: loaded from the store through DuckDB, so its buffers count too
+        "bench_resident_bytes_per_line": (
+            (rss_loaded - rss_before) / n if rss_loaded and rss_before and n else None
+        ),
+        "resident_load_s": load_s,
+        "service_rss_bytes_per_line": (
+            service.rss_after_start / n if service and service.rss_after_start and n else None
+        ),
+        "service_peak_rss_bytes": service.peak_rss if service else None,
+        "bench_peak_rss_bytes": peak_rss_bytes(),
+    }
+
+
+def _other_load(results: dict, busy0, own0, wall0: float) -> None:
+    """The CPU that other processes took while this ran: a noisy machine shows here."""
+    from bench.memory import busy_cpu_seconds, own_cpu_seconds
+
     results["load_average_after"] = list(os.getloadavg())
     busy1, own1 = busy_cpu_seconds(), own_cpu_seconds()
     if busy0 is not None and busy1 is not None:
-        # CPU that other processes took while this ran: a noisy machine shows here
         other = max(0.0, (busy1 - busy0) - (own1 - own0))
         wall = time.perf_counter() - wall0
         results["other_processes_cpu_s"] = other
         results["other_processes_cpu_share"] = other / (wall * (os.cpu_count() or 1))
         results["wall_s"] = wall
-    results["targets"] = report.targets(results)
+
+
+def _write(results: dict, args: argparse.Namespace) -> None:
+    """The results (.json, .md) and plots, under --out only."""
+    from bench import report
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -326,12 +377,18 @@ def run(args: argparse.Namespace, fallback_db: str | None = None) -> dict:  # no
     written = [path, report.write_markdown(results, path.with_suffix(".md"))]
     if not args.no_plots:
         written += report.write_plots(out, results["machine"])
-    if args.readme and Path(args.readme).exists():
-        if report.update_readme(Path(args.readme), out):
-            written.append(Path(args.readme))
     print(report.markdown(results))
     _say("written: " + ", ".join(str(p) for p in written if p))
-    return results
+    _say("the README's section is regenerated by `chip-ledger bench --update-readme`")
+
+
+def _update_readme(args: argparse.Namespace) -> dict:
+    from bench import report
+
+    readme = Path(args.readme)
+    changed = readme.exists() and report.update_readme(readme, Path(args.out))
+    _say(f"{readme}: {'regenerated' if changed else 'unchanged'} from {args.out}")
+    return {"readme_changed": bool(changed)}
 
 
 def _seconds(values: list[float]) -> dict:

@@ -71,11 +71,17 @@ def test_suite_polars_when_installed(suite_run):
 
 
 def test_suite_plots_and_readme(suite_run):
+    from bench import suite
+
     results, root = suite_run
     pytest.importorskip("matplotlib")
     machine = results["machine"]
     for png in (f"{machine}-throughput.png", f"{machine}-ingest.png"):
         assert (root / "results" / png).read_bytes().startswith(b"\x89PNG")
+    # a run writes under --out alone: the README waits for the explicit command
+    assert "old" in (root / "README.md").read_text()
+    assert suite.main(["--update-readme", "--out", str(root / "results"),
+                       "--readme", str(root / "README.md")]) == {"readme_changed": True}  # fmt: skip
     text = (root / "README.md").read_text()
     assert "old" not in text and text.endswith("after\n")
     assert "GET /v1/totals, 8 clients" in text and "| target (issue 5) |" in text
