@@ -99,5 +99,7 @@ def test_the_licence_hook_sizes_one_near_exhaustion_and_one_exhausted(built):
     assert 0.9 <= cn_used / cn["max_quantity"] < 1  # `warn`, not exhausted
     assert ovs_used > ovs["max_quantity"]  # exhausted
     filed = demo_compliance.load(built, demo.CN_LICENCE, demo.OVERSEAS_LICENCE)
-    if not demo_compliance.REGISTER_READY:
-        assert "not filed" in filed["licences"]
+    assert filed["licences"] == [demo.CN_LICENCE, demo.OVERSEAS_LICENCE]
+    # the register itself says so: one near exhaustion, one exhausted
+    states = {r["licence_id"]: r["state"] for r in built.licences()["rows"]}
+    assert states == {demo.CN_LICENCE: "warn", demo.OVERSEAS_LICENCE: "exhausted"}
