@@ -73,9 +73,15 @@ def check(reads: Queries, store: Store, entries: pa.Table) -> Checked:
             + ", ".join(f"{o['excess']} {o['currency']}" for o in over),
             409, extra={"budgets": over},
         )  # fmt: skip
+    # summed as Python ints: an int64 sum could wrap; a total past int64 is not kept (the
+    # next check recomputes it, and the roll-up reports it out of range)
+    totals = [int(was) + int(add) for was, add in zip(before.totals, delta, strict=True)]
+    if any(not -(2**63) <= t < 2**63 for t in totals):
+        return Checked(warnings, None, magnitudes)
     after = Committed(
-        before.n_entries + entries.num_rows, before.generation, before.keys, before.totals + delta
-    )
+        before.n_entries + entries.num_rows, before.generation, before.keys,
+        np.array(totals, np.int64),
+    )  # fmt: skip
     return Checked(warnings, after, magnitudes)
 
 

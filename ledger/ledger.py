@@ -137,6 +137,13 @@ class Ledger:
             self.keys = KeyIndex(self.store.key_hashes())
         return self.keys
 
+    def discard_resident(self) -> None:
+        """Forget the resident state (columns, reads, key index): rebuilt on next use."""
+        with self._resident_lock:
+            self._cols = None
+            self._reads = None
+            self.keys = None
+
     def refresh(self) -> None:
         """Catch up with appends made to the file by another Store in this process."""
         self.keys = None

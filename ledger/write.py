@@ -52,11 +52,13 @@ def ingest(
     store = ledger.store
     sha = hashlib.sha256(content if content is not None else table_bytes(raw)).hexdigest()
     feed_id = feed_id or f"sha256:{sha}"
+    # a feed sent again gets its first answer (or 409 for other bytes) before any check:
+    # its lines may no longer pass today's (a later revision, a smaller row limit)
+    prior = store.feed_by_id(feed_id)
+    if prior is not None:
+        return AppendResult(_replayed(feed_id, sha, prior), replay=True)
     key_only = cancellations.key_only_rows(raw)
     if key_only.any():  # a cancellation naming only its key: the rest is the current entry's
-        prior = store.feed_by_id(feed_id)
-        if prior is not None:  # sent again: the first answer (the line is cancelled by now)
-            return AppendResult(_replayed(feed_id, sha, prior), replay=True)
         keys = cancellations.keys_of(raw, key_only)
         raw, attributes = cancellations.complete(raw, attributes, keys, store.current_lines(keys))
     batch = validate(raw, store.reference_view(), ledger.max_rows_per_feed, attributes)
@@ -87,9 +89,15 @@ def ingest(
                 ledger.refresh()
                 continue
             # committed: the resident state follows, still under the write lock (in order)
-            cols.extend(entries, plan.superseded_seqs, store)
-            ledger.key_index().add(np.delete(key_hash, current["_row"].to_numpy()))
-            ledger.reads.committed(checked.after, checked.magnitudes_after)
+            try:
+                cols.extend(entries, plan.superseded_seqs, store)
+                ledger.key_index().add(np.delete(key_hash, current["_row"].to_numpy()))
+                ledger.reads.committed(checked.after, checked.magnitudes_after)
+            except BaseException:
+                # the feed is in the file; what is resident may be half-extended: drop it,
+                # the next use rebuilds it from the file (the source of truth)
+                ledger.discard_resident()
+                raise
             return AppendResult(answer, replay=False, entries=entries)
     raise LedgerError(
         "busy", "The ledger file is being written by another handle in this process",

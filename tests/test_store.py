@@ -183,3 +183,18 @@ def test_two_stores_on_one_file_see_each_others_lines(db_path, ledger, store):
     current = other.query("SELECT quantity FROM orders WHERE order_id = 'PO-1' AND line_no = 1")
     assert current["quantity"].to_pylist() == [80]
     other.close()
+
+
+def test_a_feed_sent_again_answers_first_even_if_its_lines_would_no_longer_pass(ledger):
+    """Replay and conflict come before validation: a feed whose lines were revised since,
+    sent again, gets its first answer; its id with other (even invalid) bytes is a 409."""
+    first = ledger.ingest_bytes(GOLDEN_CSV.encode(), "csv", feed_id="a")
+    amend = GOLDEN_CSV.replace("PO-1,1,0,open", "PO-1,1,1,open").replace(
+        ",100,120000.50,", ",90,120000.50,"
+    )
+    ledger.ingest_bytes(amend.encode(), "csv", feed_id="b")
+    again = ledger.ingest_bytes(GOLDEN_CSV.encode(), "csv", feed_id="a")
+    assert again.replay and again.answer == first.answer
+    with pytest.raises(LedgerError) as e:
+        ledger.ingest_bytes(b"order_id\nnot-a-feed\n", "csv", feed_id="a")
+    assert e.value.status == 409 and e.value.kind == "feed-conflict"
