@@ -151,16 +151,8 @@ class Compliance:
     def _flagged_lines(self, entry_seqs: np.ndarray, rule_idx: np.ndarray, rules) -> list[dict]:
         if not len(entry_seqs):
             return []
-        seqs = ",".join(str(int(s)) for s in np.unique(entry_seqs))
-        details = {
-            r["entry_seq"]: r
-            for r in self.store.query(
-                "SELECT entry_seq, order_id, line_no, revision, entity, order_date, chip_model, "
-                "destination, acquisition, license_ref, supplier, owner, operator, "
-                "identity_reviewed FROM line_entries "
-                f"WHERE entry_seq IN ({seqs})"
-            ).to_pylist()
-        }
+        # the store's named reader (the one the licence register uses too): no SQL here
+        details = {r["entry_seq"]: r for r in self.store.line_details(entry_seqs)}
         lines = []
         licence_state = self._licence_state()  # the licence check behind licence flags
         facts = self._facts()

@@ -188,14 +188,22 @@ def _amount(v) -> str:
     return plain(finite_decimal(str(v)))  # Infinity, NaN, 1e999999999: refused here
 
 
-def _destinations(v) -> str:
+def _all_or_items(v, separators: str) -> list | str:
+    """`*` for all / *, else the items of a JSON list or of text split on `separators`."""
     if isinstance(v, list):
-        items = v
-    else:
-        s = _text(v, 2000)
-        if s.lower() in ("all", "*"):
-            return "*"
-        items = [x for x in s.replace(";", ",").replace(" ", ",").split(",") if x]
+        return v
+    s = _text(v, 2000)
+    if s.lower() in ("all", "*"):
+        return "*"
+    for sep in separators[1:]:
+        s = s.replace(sep, separators[0])
+    return [x.strip() for x in s.split(separators[0]) if x.strip()]
+
+
+def _destinations(v) -> str:
+    items = _all_or_items(v, ",; ")
+    if items == "*":
+        return "*"
     if not items:
         raise ValueError("name at least one country, or all")
     return ",".join(sorted({_country(x) for x in items}))
@@ -204,13 +212,9 @@ def _destinations(v) -> str:
 def _chips(v) -> str:
     """`all`, or a list of chip model names (a JSON list, or text split on `,` / `;`):
     stored as `*` or the sorted names joined by commas (so a name may hold no comma)."""
-    if isinstance(v, list):
-        items = v
-    else:
-        s = _text(v, 2000)
-        if s.lower() in ("all", "*"):
-            return "*"
-        items = [x.strip() for x in s.replace(";", ",").split(",") if x.strip()]
+    items = _all_or_items(v, ",;")
+    if items == "*":
+        return "*"
     if not items:
         raise ValueError("name at least one chip model, or all")
     if not all(isinstance(x, str) for x in items):

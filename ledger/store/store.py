@@ -328,8 +328,8 @@ class Store:
             self.cursor()
             .sql(
                 "SELECT entry_seq, order_id, line_no, revision, entity, order_date, chip_model, "
-                "destination, acquisition, license_ref FROM line_entries "
-                "WHERE entry_seq IN (SELECT unnest($seqs))",
+                "destination, acquisition, license_ref, supplier, owner, operator, "
+                "identity_reviewed FROM line_entries WHERE entry_seq IN (SELECT unnest($seqs))",
                 params={"seqs": [int(s) for s in np.unique(seqs)]},
             )
             .to_arrow_table()
