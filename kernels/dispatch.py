@@ -97,6 +97,26 @@ def screen(*, out: np.ndarray, which: str | None = None, **arrays) -> None:
     cpu.screen(**arrays, n_threads=threads(), out=out)
 
 
+def flag_counts(bits, party, fy, fy_code: int, n_rules: int, out: np.ndarray) -> None:
+    """Entries per rule (and party-flagged entries) of a screen's bit sets; kernels.flags.
+
+    CPU only, whatever the backend: the screen hands its bit sets back to the host, and
+    one pass over them costs less than sending them to a device again."""
+    from kernels import flags
+
+    flags.count(bits, party, fy, fy_code, n_rules, threads(), out)
+
+
+def flag_page(bits, party, fy, fy_code: int, select: int, select_party: bool, n_rules: int,
+              offset: int, seq_out: np.ndarray, rule_out: np.ndarray) -> int:  # fmt: skip
+    """One page of (entry, rule) pairs of a screen, in that order; see kernels.flags.page."""
+    from kernels import flags
+
+    return int(flags.page(bits, party, fy, np.int64(fy_code), np.uint64(select),
+                          bool(select_party), np.int64(n_rules), np.int64(offset),
+                          seq_out, rule_out))  # fmt: skip
+
+
 def licences(*, out: np.ndarray, which: str | None = None, **arrays) -> dict:
     """The licence check: fills out (the screen's flags, verdicts in the bits from
     layout.LIC_SHIFT) and returns the candidates' depletion; see kernels.licences."""
@@ -176,6 +196,9 @@ def _warm_screen(which: str, n: int = 8) -> None:
         rule_product=np.zeros((1, 1), np.bool_), rule_exempt=per_country,
         out=np.zeros(n, np.uint64), which=which,
     )  # fmt: skip
+    bits, party, fy = np.ones(n, np.uint64), np.zeros(1, np.int64), np.zeros(n, np.uint16)
+    flag_counts(bits, party, fy, -1, 1, np.zeros(2, np.int64))
+    flag_page(bits, party, fy, -1, 1, True, 1, 0, np.zeros(2, np.int64), np.zeros(2, np.int64))
 
 
 def _warm_licences(which: str, n: int = 8) -> None:

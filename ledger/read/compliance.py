@@ -117,35 +117,26 @@ class Compliance:
                 raise _bad_param("rule", f"unknown rule {rule!r}")
             bits = self._screen()
             party_hits, party_severity = self._party_flags()  # see ledger.read.parties
-            if fiscal_year is not None:
-                fy = self.cols.view()["codes"][C.FY, : self.cols.n]
-                bits = np.where(fy == fiscal_year - C.FY0, bits, np.uint64(0))
-                party_hits = party_hits[fy[party_hits] == fiscal_year - C.FY0]
-        counts, pairs = [], []
-        flagged = np.flatnonzero(bits)  # one pass over the ledger; then only flagged entries
-        flagged_bits = bits[flagged]
-        for k, r in enumerate(rules):
-            hit = flagged[(flagged_bits & (np.uint64(1) << np.uint64(k))) != 0]
-            counts.append(
-                {"rule_id": r["rule_id"], "kind": r["kind"], "severity": r["severity"],
-                 "lines": int(hit.size)}
-            )  # fmt: skip
-            if rule is None or r["rule_id"] == rule:
-                pairs.append((hit, k))
+            fy = self.cols.view()["codes"][C.FY, : self.cols.n]
+        fy_code = -1 if fiscal_year is None else fiscal_year - C.FY0
+        n_rules = len(rules)
+        lines_per_rule = np.zeros(n_rules + 1, np.int64)  # one pass: no (line, rule) pairs built
+        dispatch.flag_counts(bits, party_hits, fy, fy_code, n_rules, lines_per_rule)
         rules.append({"rule_id": PARTY_RULE_ID, "kind": PARTY_KIND, "severity": party_severity})
-        counts.append({**rules[-1], "lines": int(party_hits.size)})
-        if rule is None or rule == PARTY_RULE_ID:
-            pairs.append((party_hits, len(rules) - 1))
-        flat_entries = np.concatenate([h for h, _ in pairs]) if pairs else np.zeros(0, np.int64)
-        flat_rules = (
-            np.concatenate([np.full(h.size, k) for h, k in pairs])
-            if pairs
-            else np.zeros(0, np.int64)
-        )
-        order = np.lexsort((flat_rules, flat_entries))
-        total = int(order.size)
-        page = order[offset : offset + limit]
-        lines = self._flagged_lines(flat_entries[page], flat_rules[page], rules)
+        counts = [
+            {"rule_id": r["rule_id"], "kind": r["kind"], "severity": r["severity"],
+             "lines": int(lines_per_rule[k])}
+            for k, r in enumerate(rules)
+        ]  # fmt: skip
+        wanted = [k for k, r in enumerate(rules) if rule is None or r["rule_id"] == rule]
+        total = int(lines_per_rule[wanted].sum())
+        select = sum(1 << k for k in wanted if k < n_rules)
+        seqs, rule_idx = np.zeros(limit, np.int64), np.zeros(limit, np.int64)
+        written = dispatch.flag_page(
+            bits, party_hits, fy, fy_code, select, n_rules in wanted, n_rules, offset, seqs,
+            rule_idx,
+        )  # fmt: skip
+        lines = self._flagged_lines(seqs[:written], rule_idx[:written], rules)
         return {"counts": counts, "lines": lines, "total": total, "limit": limit, "offset": offset}
 
     def _flagged_lines(self, entry_seqs: np.ndarray, rule_idx: np.ndarray, rules) -> list[dict]:
