@@ -91,16 +91,19 @@ def deplete_slot(
     num, den, ratio, fast_max, n_cur, n_days, day0, out, value, cum_q, cum_v,
 ):  # fmt: skip
     """Licence s's candidates order[seg[s]:seg[s+1]], in depletion order: running totals,
-    and the verdict of each (covered while within both caps and its value is known)."""
+    and the verdict of each (covered while within both caps and its value is known).
+    quantity, amount, currency and day are the candidates' own, gathered in that order
+    (`sort_candidates`): read at j, not at the entry index, so the walk reads memory in
+    sequence instead of a cache miss per column per candidate (10x, measured)."""
     run_q = np.int64(0)
     run_v = np.int64(0)
     for j in range(seg[s], seg[s + 1]):
         i = order[j]
-        run_q += np.int64(quantity[i])
-        cell = cell_of(lic_target[s], currency[i], day[i], np.int64(-1), day0, n_cur, n_days)
+        run_q += np.int64(quantity[j])
+        cell = cell_of(lic_target[s], currency[j], day[j], np.int64(-1), day0, n_cur, n_days)
         v = OVERFLOW
         if cell >= 0 and num[cell] > 0:
-            v = muldiv_half_even(amount[i], num[cell], den[cell], ratio[cell], fast_max[cell])
+            v = muldiv_half_even(amount[j], num[cell], den[cell], ratio[cell], fast_max[cell])
         if v != OVERFLOW:
             if run_v > VALUE_SATURATED - v:
                 run_v = VALUE_SATURATED  # beyond int64: beyond every cap, never wrapped
@@ -175,24 +178,61 @@ CLASSIFY_ARGS = (
     "lic_dest_lo", "lic_dest_hi", "lic_dest_items",
 )  # fmt: skip
 DEPLETE_ARGS = (
-    "quantity", "amount", "currency", "day", "lic_kind", "lic_target", "qty_limit", "val_limit",
-    "num", "den", "ratio", "fast_max",
+    "lic_kind", "lic_target", "qty_limit", "val_limit", "num", "den", "ratio", "fast_max",
 )  # fmt: skip
 
 
-def candidates(out: np.ndarray, licence: np.ndarray, lic_slot: np.ndarray, day: np.ndarray,
-               n_slots: int) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
-    """(order, seg): the pass-1 candidates sorted by licence, order day, entry index, and
-    each licence's range of them. Host-side numpy between the passes, over candidates only."""
-    idx = np.flatnonzero((out >> L.LIC_SHIFT) == L.LIC_COVERED)
-    # two stable sorts of 16-bit keys (numpy radix-sorts those): by day, then by slot;
-    # stable, so the entry index breaks ties. Slots fit: at most MAX_CODES references.
-    by_day = idx[np.argsort(day[idx], kind="stable")]
-    slot = lic_slot[licence[by_day]].astype(np.uint16)
-    by_slot = np.argsort(slot, kind="stable")
-    order = by_day[by_slot]
-    seg = np.searchsorted(slot[by_slot], np.arange(n_slots + 1)).astype(np.int64)
-    return order.astype(np.int64), seg
+GATHERED = ("quantity", "amount", "currency", "day")  # the candidates' columns pass 2 reads
+N_DAY_KEYS = 2**16  # order days are uint16 codes: one counting-sort bucket per value
+
+
+@njit(nogil=True, cache=True)
+def sort_candidates(out, licence, lic_slot, day, quantity, amount, currency, n_slots):
+    """(order, seg, quantity, amount, currency, day of the candidates in that order): the
+    pass-1 candidates sorted by licence, order day, entry index, and each licence's range
+    of them (`seg`). Two stable counting sorts (by day, then by licence), each reading
+    its input in sequence: no comparison sort, no random reads of the entry columns."""
+    n = out.shape[0]
+    start = np.zeros(N_DAY_KEYS + 1, np.int64)
+    for i in range(n):
+        if (out[i] >> L.LIC_SHIFT) == L.LIC_COVERED:
+            start[np.int64(day[i]) + 1] += 1
+    for d in range(N_DAY_KEYS):
+        start[d + 1] += start[d]
+    m = start[N_DAY_KEYS]
+    by_day = (np.empty(m, np.int64), np.empty(m, np.int32), np.empty(m, np.int64),
+              np.empty(m, np.uint16), np.empty(m, np.uint16))  # fmt: skip
+    for i in range(n):  # entries in index order: the sort is stable
+        if (out[i] >> L.LIC_SHIFT) == L.LIC_COVERED:
+            p = start[np.int64(day[i])]
+            start[np.int64(day[i])] += 1
+            by_day[0][p], by_day[1][p], by_day[2][p] = i, quantity[i], amount[i]
+            by_day[3][p], by_day[4][p] = currency[i], day[i]
+    seg = np.zeros(n_slots + 1, np.int64)
+    for j in range(m):
+        seg[lic_slot[licence[by_day[0][j]]] + 1] += 1
+    for s in range(n_slots):
+        seg[s + 1] += seg[s]
+    fill = seg[:-1].copy()
+    order, g_q, g_a = np.empty(m, np.int64), np.empty(m, np.int32), np.empty(m, np.int64)
+    g_c, g_d = np.empty(m, np.uint16), np.empty(m, np.uint16)
+    for j in range(m):
+        s = lic_slot[licence[by_day[0][j]]]
+        p = fill[s]
+        fill[s] += 1
+        order[p], g_q[p], g_a[p] = by_day[0][j], by_day[1][j], by_day[2][j]
+        g_c[p], g_d[p] = by_day[3][j], by_day[4][j]
+    return order, seg, g_q, g_a, g_c, g_d
+
+
+def candidates(out: np.ndarray, arrays: dict) -> tuple[np.ndarray, np.ndarray, list]:
+    """(order, seg, the GATHERED columns in that order) for out after pass 1."""
+    n_slots = arrays["lic_kind"].shape[0]
+    order, seg, *gathered = sort_candidates(
+        out, arrays["licence"], arrays["lic_slot"], arrays["day"], arrays["quantity"],
+        arrays["amount"], arrays["currency"], np.int64(n_slots),
+    )  # fmt: skip
+    return order, seg, gathered
 
 
 def check(out: np.ndarray, n_threads: int, **arrays) -> dict[str, np.ndarray]:
@@ -203,7 +243,7 @@ def check(out: np.ndarray, n_threads: int, **arrays) -> dict[str, np.ndarray]:
     a = [arrays[k] for k in CLASSIFY_ARGS]
     _in_chunks(n, _n_chunks(n, n_threads), lambda _t, lo, hi: _classify_chunk(*a, lo, hi, out))
     n_slots = arrays["lic_kind"].shape[0]
-    order, seg = candidates(out, arrays["licence"], arrays["lic_slot"], arrays["day"], n_slots)
+    order, seg, gathered = candidates(out, arrays)
     m = order.shape[0]
     result = {
         "order": order, "seg": seg, "value": np.zeros(m, np.int64), "cum_q": np.zeros(m, np.int64),
@@ -217,7 +257,7 @@ def check(out: np.ndarray, n_threads: int, **arrays) -> dict[str, np.ndarray]:
 
     def run(_t: int, lo: int, hi: int) -> None:
         _deplete_chunk(
-            order, seg, *flat, n_cur, n_days, np.int64(arrays["day0"]), lo, hi, out,
+            order, seg, *gathered, *flat, n_cur, n_days, np.int64(arrays["day0"]), lo, hi, out,
             result["value"], result["cum_q"], result["cum_v"],
         )  # fmt: skip
 

@@ -1,9 +1,9 @@
 """CUDA twin of kernels.licences: the same two passes, the same integers out.
 
 Pass 1 runs one thread per entry (grid-stride); the candidates are sorted on the host
-(kernels.licences.candidates, over candidates only); pass 2 runs one thread per licence,
-each walking its own candidates in depletion order. Imported only when kernels.dispatch
-chose CUDA (or by tests under NUMBA_ENABLE_CUDASIM=1).
+(kernels.licences.sort_candidates, which also gathers their columns); pass 2 runs one
+thread per licence, each walking its own candidates in depletion order. Imported only
+when kernels.dispatch chose CUDA (or by tests under NUMBA_ENABLE_CUDASIM=1).
 """
 
 from __future__ import annotations
@@ -49,11 +49,12 @@ def check(out: np.ndarray, threads_per_block: int = THREADS_PER_BLOCK, **arrays)
     _classify_kernel[_blocks(n, threads_per_block), threads_per_block](*args, d_out)
     d_out.copy_to_host(out)
     n_slots = arrays["lic_kind"].shape[0]
-    order, seg = candidates(out, arrays["licence"], arrays["lic_slot"], arrays["day"], n_slots)
+    order, seg, gathered = candidates(out, arrays)
     m = order.shape[0]
     num = arrays["num"]
     n_cur, n_days = np.int64(num.shape[1]), np.int64(num.shape[2])
-    flat = [_to_device(np.ascontiguousarray(arrays[k]).reshape(-1)) for k in DEPLETE_ARGS]
+    flat = [_to_device(g if m else np.zeros(1, g.dtype)) for g in gathered]
+    flat += [_to_device(np.ascontiguousarray(arrays[k]).reshape(-1)) for k in DEPLETE_ARGS]
     results = [cuda.to_device(np.zeros(max(m, 1), np.int64)) for _ in range(3)]
     if n_slots:
         _deplete_kernel[_blocks(n_slots, threads_per_block), threads_per_block](
