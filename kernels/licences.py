@@ -191,7 +191,10 @@ def sort_candidates(out, licence, lic_slot, day, quantity, amount, currency, n_s
     """(order, seg, quantity, amount, currency, day of the candidates in that order): the
     pass-1 candidates sorted by licence, order day, entry index, and each licence's range
     of them (`seg`). Two stable counting sorts (by day, then by licence), each reading
-    its input in sequence: no comparison sort, no random reads of the entry columns."""
+    its input in sequence: no comparison sort, no random reads of the entry columns. The
+    by-day pass scatters one 24-byte record per candidate (entry, amount, and quantity,
+    currency and day packed in one word) rather than five arrays: one cache line written
+    per candidate, not five (the scatter is most of the time at 10M lines)."""
     n = out.shape[0]
     start = np.zeros(N_DAY_KEYS + 1, np.int64)
     for i in range(n):
@@ -200,28 +203,30 @@ def sort_candidates(out, licence, lic_slot, day, quantity, amount, currency, n_s
     for d in range(N_DAY_KEYS):
         start[d + 1] += start[d]
     m = start[N_DAY_KEYS]
-    by_day = (np.empty(m, np.int64), np.empty(m, np.int32), np.empty(m, np.int64),
-              np.empty(m, np.uint16), np.empty(m, np.uint16))  # fmt: skip
+    rec = np.empty((m, 3), np.int64)
     for i in range(n):  # entries in index order: the sort is stable
         if (out[i] >> L.LIC_SHIFT) == L.LIC_COVERED:
-            p = start[np.int64(day[i])]
-            start[np.int64(day[i])] += 1
-            by_day[0][p], by_day[1][p], by_day[2][p] = i, quantity[i], amount[i]
-            by_day[3][p], by_day[4][p] = currency[i], day[i]
+            d = np.int64(day[i])
+            p = start[d]
+            start[d] += 1
+            rec[p, 0], rec[p, 1] = i, amount[i]
+            # quantity (signed, int32) in the high half; currency and day codes below
+            rec[p, 2] = (np.int64(quantity[i]) << 32) | (np.int64(currency[i]) << 16) | d
     seg = np.zeros(n_slots + 1, np.int64)
     for j in range(m):
-        seg[lic_slot[licence[by_day[0][j]]] + 1] += 1
+        seg[lic_slot[licence[rec[j, 0]]] + 1] += 1
     for s in range(n_slots):
         seg[s + 1] += seg[s]
     fill = seg[:-1].copy()
     order, g_q, g_a = np.empty(m, np.int64), np.empty(m, np.int32), np.empty(m, np.int64)
     g_c, g_d = np.empty(m, np.uint16), np.empty(m, np.uint16)
     for j in range(m):
-        s = lic_slot[licence[by_day[0][j]]]
+        s = lic_slot[licence[rec[j, 0]]]
         p = fill[s]
         fill[s] += 1
-        order[p], g_q[p], g_a[p] = by_day[0][j], by_day[1][j], by_day[2][j]
-        g_c[p], g_d[p] = by_day[3][j], by_day[4][j]
+        packed = rec[j, 2]
+        order[p], g_a[p], g_q[p] = rec[j, 0], rec[j, 1], np.int32(packed >> 32)
+        g_c[p], g_d[p] = np.uint16((packed >> 16) & 0xFFFF), np.uint16(packed & 0xFFFF)
     return order, seg, g_q, g_a, g_c, g_d
 
 
