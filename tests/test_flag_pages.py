@@ -87,3 +87,30 @@ def test_counts_over_several_chunks_match_numpy():
         int((((bits >> np.uint64(k)) & np.uint64(1)) != 0)[in_year].sum()) for k in range(n_rules)
     ]
     assert counts.tolist() == [*want, int(in_year[party].sum())]
+
+
+def test_licence_candidates_sort_and_gather_extremes():
+    """kernels.licences.sort_candidates against numpy's lexsort, with the packed word's
+    extremes: int32 quantities of both signs, the last currency and day codes."""
+    from kernels import layout as L
+    from kernels.licences import sort_candidates
+
+    rng = np.random.default_rng(3)
+    n = 20_000
+    out = np.where(rng.random(n) < 0.4, L.LIC_COVERED << L.LIC_SHIFT, 0).astype(np.uint8)
+    licence = rng.integers(1, 4, n).astype(np.uint16)
+    lic_slot = np.array([-1, 2, 0, 1], np.int32)
+    day = rng.choice(np.array([0, 1, 7, 65_534, 65_535], np.uint16), n)
+    quantity = rng.choice(np.array([-(2**31), -1, 0, 1, 2**31 - 1], np.int32), n)
+    amount = rng.choice(np.array([-(2**63), -1, 0, 2**63 - 1], np.int64), n)
+    currency = rng.choice(np.array([0, 1, 65_535], np.uint16), n)
+    order, seg, g_q, g_a, g_c, g_d = sort_candidates(
+        out, licence, lic_slot, day, quantity, amount, currency, np.int64(3)
+    )
+    idx = np.flatnonzero(out)
+    slot = lic_slot[licence[idx]]
+    want = idx[np.lexsort((idx, day[idx], slot))]
+    assert order.tolist() == want.tolist()
+    assert seg.tolist() == [0, *np.cumsum(np.bincount(slot, minlength=3)).tolist()]
+    for got, column in ((g_q, quantity), (g_a, amount), (g_c, currency), (g_d, day)):
+        assert got.tolist() == column[want].tolist()
