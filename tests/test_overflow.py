@@ -264,3 +264,48 @@ def test_reporting_totals_beyond_int64_are_a_422_naming_the_currency(ledger):
         assert refused.value.kind == "total-out-of-range"
         assert refused.value.status == 422
         assert "JPY" in refused.value.detail and "amount" in refused.value.detail
+
+
+def _two_groups_of_8e18_jpy() -> bytes:
+    """8,000 lines of 10^15 cents, half H100 and half H200: each chip's JPY total is
+    8 x 10^18 (within int64), their sum 1.6 x 10^19 is not."""
+    from tests.conftest import HEADER
+
+    rows = [
+        f"PO-BIG,{k},0,open,ACME-SG,2025-05-01,Nvidia,{'H100' if k % 2 else 'H200'},1,"
+        "10000000000000,USD,SG,OVS-2025,training,purchase,,,false,"
+        for k in range(1, 8001)
+    ]
+    return ("\n".join([HEADER, *rows]) + "\n").encode()
+
+
+def test_a_grand_total_beyond_int64_is_a_422_not_a_wrapped_number(ledger, tmp_path):
+    """Every row fits but the rows' sum does not: the answer is refused on every path
+    (a numpy sum of the rows wrapped it to -2,446,744,073,709,551,616)."""
+    import subprocess
+    import sys
+
+    from tests.test_api_support import ROOT, LiveServer
+
+    ledger.ingest_bytes(_two_groups_of_8e18_jpy(), "csv")
+    rows = ledger.totals(["chip_model"], "USD")["rows"]
+    assert [r["amount_minor"] for r in rows] == [4 * 10**18, 4 * 10**18]
+    with pytest.raises(LedgerError) as refused:
+        ledger.totals(["chip_model"], "JPY")
+    assert refused.value.kind == "total-out-of-range" and "JPY" in refused.value.detail
+    db = str(ledger.store.path)
+    ledger.close()
+    cli = subprocess.run(
+        [sys.executable, "-m", "cli.main", "--db", db, "totals", "--by", "chip_model",
+         "--currency", "JPY"], cwd=ROOT, capture_output=True, text=True,
+    )  # fmt: skip
+    assert cli.returncode != 0 and "out of range" in cli.stderr.lower()
+    assert "-2446744073709551616" not in cli.stdout + cli.stderr
+    server = LiveServer(tmp_path / "api", reference=True).wait_ready()
+    try:
+        assert server.post_feed(_two_groups_of_8e18_jpy(), "csv").status_code == 201
+        answer = server.client.get("/v1/totals", params={"by": "chip_model", "currency": "JPY"})
+        assert answer.status_code == 422
+        assert answer.json()["type"].endswith("total-out-of-range")
+    finally:
+        server.stop()

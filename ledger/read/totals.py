@@ -6,12 +6,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ledger.domain.errors import LedgerError
 from ledger.domain.money import format_minor
 from ledger.read.dims import (
     DIMENSIONS,
     _bad_param,
     _check_filter,
 )
+from ledger.read.rollup import INT64_MAX, exact_column_sums
 
 if TYPE_CHECKING:
     pass
@@ -60,8 +62,23 @@ class Totals:
                 row[name] = labels[k][(g // strides[k]) % len(labels[k])]
             row.update(self._money_row(out[g], currency))
             rows.append(row)
-        total = self._money_row(out.sum(axis=0), currency)
+        total = self._money_row(self._grand_total(out, currency), currency)
         return {"currency": currency, "fx": fx, "by": by, "rows": rows, "total": total}
+
+    @staticmethod
+    def _grand_total(out: np.ndarray, currency: str) -> list[int]:
+        """The rows' sums, exactly: 422 where one leaves int64, as a group's total would."""
+        sums = exact_column_sums(out[:, :3])
+        beyond = [name for name, v in zip(("lines", "quantity", "amount"), sums, strict=True)
+                  if abs(v) > INT64_MAX]  # fmt: skip
+        if beyond:
+            raise LedgerError(
+                "total-out-of-range", "Total out of range",
+                f"the grand {'/'.join(beyond)} total in {currency} is beyond the ledger's "
+                "range (|x| < 2^63 minor units) though each row is within it; filter the "
+                "query so that fewer rows add up", 422,
+            )  # fmt: skip
+        return sums
 
     @staticmethod
     def _money_row(acc, currency: str) -> dict:
