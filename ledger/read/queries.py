@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from kernels import dispatch
 from ledger.domain.parties import DEFAULT_THRESHOLD
 from ledger.guard import Committed
+from ledger.read.batching import Batching
 from ledger.read.budgets import Budgets
 from ledger.read.compliance import Compliance
 from ledger.read.conversion import Conversions
@@ -41,6 +42,7 @@ def warm_kernels(backend: str | None = None) -> float:
 
 class Queries(
     Totals,
+    Batching,
     Budgets,
     Sourcing,
     Compliance,
@@ -68,6 +70,7 @@ class Queries(
         self._generation = 0  # bumped when reference data (rates, budgets...) changes
         self._inflight: dict[tuple, Future] = {}  # see _shared
         self._inflight_lock = threading.Lock()
+        self._init_batching()  # see ledger.read.batching
         self._prepared_state: tuple | None = None  # see _prepared
         self._prepared_items: dict[tuple, Any] = {}
         # restricted-party matches, redone when the generation moves (see ledger.read.parties)

@@ -45,15 +45,8 @@ class Totals:
     def _totals(
         self, by: list[str], currency: str, fx: str, filters: dict[str, list], filter_key: tuple
     ) -> dict:
-        with self.cols.lock:
-            arrays = self.cols.view()
-            terms, labels, strides, n_groups = self._prepared(
-                ("terms", tuple(by), filter_key), lambda: self._terms(by, filters)
-            )
-            conv = self._prepared(
-                ("conversion", currency, fx), lambda: self._conversion([currency], fx)
-            )
-            out = self._rollup(arrays, terms, n_groups, conv, np.zeros(n_groups, np.int64))
+        # computed alone, or in one pass with the other totals waiting for the lock
+        out, labels, strides = self._batched_rollup(by, currency, fx, filters, filter_key)
         rows = []
         nonzero = np.flatnonzero((out[:, 0] != 0) | (out[:, 1] != 0) | (out[:, 2] != 0))
         for g in nonzero:
