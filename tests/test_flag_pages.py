@@ -40,7 +40,7 @@ def screens(draw):
     return bits, party, fy, n_rules
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(screens(), st.integers(-1, 2), st.integers(0, 2**64 - 1), st.booleans(),
        st.integers(0, 400), st.integers(0, 50), st.integers(1, 3))  # fmt: skip
 def test_counts_and_page_match_the_sorted_pairs(

@@ -279,6 +279,7 @@ def _two_groups_of_8e18_jpy() -> bytes:
     return ("\n".join([HEADER, *rows]) + "\n").encode()
 
 
+@pytest.mark.slow  # a server and a CLI process
 def test_a_grand_total_beyond_int64_is_a_422_not_a_wrapped_number(ledger, tmp_path):
     """Every row fits but the rows' sum does not: the answer is refused on every path
     (a numpy sum of the rows wrapped it to -2,446,744,073,709,551,616)."""
