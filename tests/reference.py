@@ -225,3 +225,23 @@ def licence_kernel(a: dict) -> tuple[list[int], dict]:
             out[i] |= L.NOTIFIED if a["lic_kind"][s] == 1 else L.NOTIFIED | L.LICENSED
         result[i] = (value, r[0], r[1])
     return out, result
+
+
+def flag_pairs(bits, party, fy, fy_code, n_rules, select, select_party, offset, limit):
+    """kernels.flags: counts per rule (and party) and the page of (entry, rule) pairs,
+    every pair built, sorted and sliced."""
+    pairs, counts = [], [0] * (n_rules + 1)
+    in_year = [fy_code < 0 or int(fy[i]) == fy_code for i in range(len(bits))]
+    for i, b in enumerate(bits.tolist()):
+        for k in range(n_rules):
+            if b >> k & 1 and in_year[i]:
+                counts[k] += 1
+                if select >> k & 1:
+                    pairs.append((i, k))
+    for i in party.tolist():
+        if in_year[i]:
+            counts[n_rules] += 1
+            if select_party:
+                pairs.append((i, n_rules))
+    pairs.sort()
+    return counts, pairs[offset : offset + limit]

@@ -86,7 +86,9 @@ def _together(led, requests):
 VALUES = {"entity": ["ACME-CN", "ACME-SG", "NOPE"], "chip_model": [*CHIPS, "B200"],
           "acquisition": ["purchase", "lease"], "line_currency": CURRENCIES,
           "destination": ["SG", "CN"], "month": ["2025-03", "2025-05", "2031-01"],
-          "fiscal_year": ["2025", "2026"]}  # fmt: skip
+          "fiscal_year": ["2025", "2026"], "supplier": ["Nvidia", "Huawei", "AMD"],
+          "supplier_country": ["US", "CN"], "vendor": ["Nvidia", "Huawei", "AMD"],
+          "budget_code": ["DOM-2025", "OVS-2025"], "workload": ["training", "inference"]}  # fmt: skip
 requests = st.tuples(
     st.lists(st.sampled_from(DIMENSIONS), max_size=3, unique=True),
     st.sampled_from(["USD", "EUR"]),
@@ -140,3 +142,31 @@ def test_a_line_without_a_rate_fails_only_the_requests_that_keep_it(tmp_path):
         assert got == [_alone(led, *r) for r in batch]
         assert got[0]["rows"] and got[1][:3] == ("error", "no-rate", 422)
         assert passes == ["rollup", "rollup", "rollup"]  # the cube, then each alone
+
+
+@pytest.mark.parametrize("fx", ["bogus", "2025-13-01"])
+def test_a_bad_rate_basis_fails_each_request_as_it_would_alone(filled, fx):
+    batch = [(["entity"], "USD", {}), (["chip_model"], "USD", {}), (["month"], "USD", {})]
+    want = []
+    for by, currency, filters in batch:
+        try:
+            filled.totals(by, currency, fx=fx, filters=filters)
+        except LedgerError as e:
+            want.append((e.kind, e.status))
+    q, errors = filled.reads, []
+
+    def ask(by):
+        try:
+            filled.totals(by, "USD", fx=fx)
+        except LedgerError as e:
+            errors.append((e.kind, e.status))
+
+    with q.cols.lock:
+        threads = [threading.Thread(target=ask, args=(by,)) for by, _, _ in batch]
+        for t in threads:
+            t.start()
+        while sum(map(len, q._batch_waiting.values())) < len(batch):
+            time.sleep(0.005)
+    for t in threads:
+        t.join()
+    assert errors == want == [("invalid-parameter", 422)] * 3

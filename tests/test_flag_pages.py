@@ -8,24 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kernels import flags
-
-
-def reference(bits, party, fy, fy_code, n_rules, select, select_party, offset, limit):
-    pairs, counts = [], [0] * (n_rules + 1)
-    in_year = [fy_code < 0 or int(fy[i]) == fy_code for i in range(len(bits))]
-    for i, b in enumerate(bits.tolist()):
-        for k in range(n_rules):
-            if b >> k & 1 and in_year[i]:
-                counts[k] += 1
-                if select >> k & 1:
-                    pairs.append((i, k))
-    for i in party.tolist():
-        if in_year[i]:
-            counts[n_rules] += 1
-            if select_party:
-                pairs.append((i, n_rules))
-    pairs.sort()
-    return counts, pairs[offset : offset + limit]
+from tests import reference
 
 
 @st.composite
@@ -50,7 +33,7 @@ def test_counts_and_page_match_the_sorted_pairs(
     if not len(bits):
         party = np.zeros(0, np.int64)
     select &= 2**n_rules - 1
-    want_counts, want_page = reference(
+    want_counts, want_page = reference.flag_pairs(
         bits, party, fy, fy_code, n_rules, select, select_party, offset, limit
     )
     counts = np.zeros(n_rules + 1, np.int64)
@@ -114,3 +97,16 @@ def test_licence_candidates_sort_and_gather_extremes():
     assert seg.tolist() == [0, *np.cumsum(np.bincount(slot, minlength=3)).tolist()]
     for got, column in ((g_q, quantity), (g_a, amount), (g_c, currency), (g_d, day)):
         assert got.tolist() == column[want].tolist()
+
+
+def test_a_fiscal_year_before_every_line_flags_nothing(ledger):
+    """A year below the first fiscal-year code must not read as "every year" (-1)."""
+    from ledger.resident import columns as C
+    from tests.conftest import GOLDEN_CSV
+
+    ledger.ingest_bytes(GOLDEN_CSV.encode(), "csv")
+    assert ledger.compliance()["total"] > 0
+    for year in (C.FY0 - 1, C.FY0 - 500, C.FY0 + 2**16):
+        answer = ledger.compliance(fiscal_year=year)
+        assert answer["total"] == 0 and answer["lines"] == []
+        assert all(c["lines"] == 0 for c in answer["counts"])

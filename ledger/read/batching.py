@@ -66,9 +66,14 @@ class Batching:
         Caller holds cols.lock."""
         try:
             arrays = self.cols.view()
-            conv = self._prepared(
-                ("conversion", currency, fx), lambda: self._conversion([currency], fx)
-            )
+            try:
+                conv = self._prepared(
+                    ("conversion", currency, fx), lambda: self._conversion([currency], fx)
+                )
+            except LedgerError as bad_rate_basis:  # each gets what it would get alone
+                for w in batch:
+                    self._fail_alone(w, bad_rate_basis)
+                return
             shared = self._from_one_pass(batch, arrays, conv) if len(batch) > 1 else None
             for w, answer in zip(batch, shared or [None] * len(batch), strict=True):
                 try:
@@ -77,11 +82,34 @@ class Batching:
                     )
                 except Exception as own:  # noqa: BLE001 (the request's own error, alone)
                     w.answer.set_exception(own)
-        finally:  # nobody waits forever: whatever stopped the batch reaches every waiter
-            failed = LedgerError("internal", "Internal error", "the roll-up did not finish", 500)
+        except BaseException as stopped:  # nobody waits forever: each waiter gets the cause
             for w in batch:
                 if not w.answer.done():
-                    w.answer.set_exception(failed)
+                    w.answer.set_exception(stopped)
+            raise
+
+    def _fail_alone(self, w: _Waiting, conversion_error: LedgerError) -> None:
+        """The error w gets alone when the conversion cannot be built: its own group
+        tables' error first (they are built first alone), else the conversion's."""
+        try:
+            self._request_terms(w)
+        except LedgerError as own:
+            w.answer.set_exception(own)
+            return
+        w.answer.set_exception(conversion_error)
+
+    def _every_line_has_a_cell(self, dims: list[str]) -> bool:
+        """Whether every code that occurs maps to a value in each of the cube's dimensions.
+        The cube drops a line whose value is missing in any of them (its term is -1); a
+        request that does not use that dimension would count the line alone."""
+        for name in dims:
+            dim = self._dim(name)
+            width = self._source_width(dim.src)
+            lut = np.full(width, -1, np.int64)
+            lut[: min(width, len(dim.lut))] = dim.lut[:width]
+            if (self.cols.seen[dim.src, :width] & (lut < 0)).any():
+                return False
+        return True
 
     def _request_terms(self, w: _Waiting) -> tuple:
         return self._prepared(
@@ -99,14 +127,21 @@ class Batching:
         dims: list[str] = []
         for w in batch:
             dims += [d for d in [*w.by, *w.filters] if d not in dims]
+        failed = self._prepared(("cube-failed", conv.targets, conv.fixed_day), lambda: [False])
+        if failed[0] or not self._every_line_has_a_cell(dims):
+            return None  # known to fail at this state, or a line the cube would drop
         try:
             terms, cube_labels, _, n_cells = self._prepared(
                 ("terms", tuple(dims), ()), lambda: self._terms(dims, {})
             )
-            if n_cells > MAX_CUBE_CELLS:
-                return None
+        except LedgerError:  # too many groups for one table
+            return None
+        if n_cells > MAX_CUBE_CELLS:
+            return None
+        try:
             cube = self._rollup(arrays, terms, n_cells, conv, np.zeros(n_cells, np.int64))
-        except LedgerError:  # no rate for some line, a cell past int64, too many groups
+        except LedgerError:  # no rate for some line, or a cell past int64
+            failed[0] = True  # not again at this state: each would pay a pass for nothing
             return None
         sizes = [max(len(labels), 1) for labels in cube_labels]
         shaped = cube.reshape(*sizes, cube.shape[1])

@@ -118,7 +118,11 @@ class Compliance:
             bits = self._screen()
             party_hits, party_severity = self._party_flags()  # see ledger.read.parties
             fy = self.cols.view()["codes"][C.FY, : self.cols.n]
-        fy_code = -1 if fiscal_year is None else fiscal_year - C.FY0
+        fy_code = -1  # every year
+        if fiscal_year is not None:
+            fy_code = fiscal_year - C.FY0
+            if not 0 <= fy_code < 2**16:
+                fy_code = 2**16  # a year before or past every code (uint16): no line has it
         n_rules = len(rules)
         lines_per_rule = np.zeros(n_rules + 1, np.int64)  # one pass: no (line, rule) pairs built
         dispatch.flag_counts(bits, party_hits, fy, fy_code, n_rules, lines_per_rule)
