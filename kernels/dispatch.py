@@ -14,7 +14,6 @@ import os
 import sys
 from functools import cache
 
-import numba
 import numpy as np
 
 from kernels import layout as L
@@ -63,6 +62,8 @@ def _nvidia_driver_present() -> bool:
 
 
 def threads() -> int:
+    import numba  # here, not at the top: the service imports this module before it needs numba
+
     return numba.get_num_threads()
 
 
