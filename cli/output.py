@@ -22,12 +22,16 @@ class _LazyConsole:
         self._options = options
         self._console = None
 
-    def __getattr__(self, name: str):
+    def console(self) -> Console:
+        """The Console itself, for rich objects that take one (a Progress)."""
         if self._console is None:
             from rich.console import Console
 
             self._console = Console(**self._options)
-        return getattr(self._console, name)
+        return self._console
+
+    def __getattr__(self, name: str):
+        return getattr(self.console(), name)
 
 
 err = _LazyConsole(stderr=True)
