@@ -156,7 +156,7 @@ def key_search(keys: np.ndarray, probes: np.ndarray, found: np.ndarray) -> None:
 # number of grouping/filter terms (kernels.cpu `_term_tuples`), the usual 1 to 4.
 KERNELS = (
     "rollup:1", "key_search", "rollup:3", "rollup:2", "rollup:4", "screen", "licences",
-    "json_lines", "read_floor",
+    "flag_counts", "flag_page", "json_lines", "read_floor",
 )  # fmt: skip
 # What a fresh service needs before its first answers: GET /v1/totals (no `by`, or one
 # dimension: one term), the demo build's budget guard (entity x budget code x fiscal year:
@@ -197,6 +197,12 @@ def _warm_one(name: str, which: str) -> None:
         _warm_licences(which)
     elif kind == "read_floor":
         read_floor((np.zeros(8, np.uint64),), np.zeros(1, np.uint64))
+    elif kind == "flag_counts":  # the dtypes ledger.read.compliance passes
+        flag_counts(np.zeros(8, np.uint64), np.zeros(0, np.int64), np.zeros(8, np.uint16), -1, 2,
+                    np.zeros(3, np.int64))  # fmt: skip
+    elif kind == "flag_page":
+        flag_page(np.zeros(8, np.uint64), np.zeros(0, np.int64), np.zeros(8, np.uint16), -1, 1,
+                  False, 2, 0, np.zeros(1, np.int64), np.zeros(1, np.int64))  # fmt: skip
     elif kind == "json_lines":
         json_lines(b'[{"a": 1}]', True)
     else:  # key_search
