@@ -52,7 +52,7 @@ def cmd_demo(args) -> int:
         started = time.perf_counter()
         with Progress(
             TextColumn("demo ledger"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            console=err,
+            console=err.console(),
         ) as progress:  # fmt: skip
             task = progress.add_task("lines", total=args.lines)
             result = demo.build(

@@ -5,15 +5,37 @@ from __future__ import annotations
 import json
 import re
 import sys
-
-from rich.console import Console
-from rich.table import Table
+from typing import TYPE_CHECKING
 
 from api.export import MONEY_COLUMNS
 from ledger.domain.errors import LedgerError
 
-err = Console(stderr=True)
-out = Console()
+if TYPE_CHECKING:
+    from rich.console import Console
+
+
+class _LazyConsole:
+    """A rich Console made on its first use: `chip-ledger serve` prints none of its lines
+    through one, and importing rich (~70 ms) would only delay the service's start."""
+
+    def __init__(self, **options):
+        self._options = options
+        self._console = None
+
+    def console(self) -> Console:
+        """The Console itself, for rich objects that take one (a Progress)."""
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(**self._options)
+        return self._console
+
+    def __getattr__(self, name: str):
+        return getattr(self.console(), name)
+
+
+err = _LazyConsole(stderr=True)
+out = _LazyConsole()
 
 
 # integer columns that are names, not quantities: never grouped (2,025 is no year)
@@ -73,6 +95,8 @@ def show_rows(
     if sum(least) + 3 * len(names) + 1 > console.width:
         _show_as_list(console, names, cells, title)
         return
+    from rich.table import Table
+
     table = Table(title=title)
     for name, num, width in zip(names, numeric, widest, strict=True):
         if num:  # a number is never wrapped, folded or cut: its header wraps instead

@@ -124,17 +124,18 @@ def test_serve_without_keys_refuses_a_public_host(monkeypatch, tmp_path, caplog)
 
     monkeypatch.delenv("CHIP_LEDGER_API_KEYS", raising=False)
     ran = []
-    monkeypatch.setattr("uvicorn.run", lambda *a, **k: ran.append((a, k)))
+    # serve runs a uvicorn.Server (its own start-up hook prints the serving line)
+    monkeypatch.setattr("uvicorn.Server.run", lambda self, *a, **k: ran.append(self.config))
     with caplog.at_level(logging.ERROR, logger="chip_ledger.api"):
         assert main.serve(str(tmp_path / "x.duckdb"), "0.0.0.0", 8000, False, 0) == 2
     assert ran == []
     assert "loopback" in caplog.text
     assert main.serve(str(tmp_path / "x.duckdb"), "127.0.0.1", 8000, False, 0) == 0
-    assert ran and ran[0][1]["host"] == "127.0.0.1"
+    assert ran and ran[0].host == "127.0.0.1"
     monkeypatch.setenv("CHIP_LEDGER_API_KEYS", "t:read")
     ran.clear()
     assert main.serve(str(tmp_path / "x.duckdb"), "0.0.0.0", 8000, False, 0) == 0
-    assert ran and ran[0][1]["host"] == "0.0.0.0"
+    assert ran and ran[0].host == "0.0.0.0"
 
 
 def test_unauthenticated_server_warns_at_start(tmp_path):

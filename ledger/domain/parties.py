@@ -17,7 +17,6 @@ import unicodedata
 from dataclasses import dataclass
 
 import numpy as np
-from rapidfuzz import fuzz, process
 
 DEFAULT_THRESHOLD = 90
 
@@ -101,6 +100,9 @@ def _scores(queries: list[str], names: list[str], index: _TokenIndex, near: floa
     ratio (the plain ratio of the sorted words, sorted once per name here rather than per
     pair), and 100 where one name's words are all in the other's (both at least
     MIN_SUBSET_CHARS long). In blocks of queries, so memory stays at a block x names."""
+    # imported here: only party screening needs it, never the service's start
+    from rapidfuzz import fuzz, process
+
     sorted_names = [_sorted_words(n) for n in names]
     out: list[dict[int, float]] = []
     for lo in range(0, len(queries), _BLOCK):

@@ -15,10 +15,10 @@ from decimal import Decimal
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pycountry
 
 from ledger.domain.errors import LedgerError, RowError, invalid
 from ledger.domain.feeds import plain_column
+from ledger.domain.iso3166 import COUNTRY_CODES
 from ledger.domain.money import MAX_LINE_AMOUNT_MINOR, MINOR_EXPONENT
 from ledger.domain.schema import (
     ACQUISITIONS,
@@ -30,7 +30,6 @@ from ledger.domain.schema import (
     WORKLOADS,
 )
 
-COUNTRY_CODES = frozenset(c.alpha_2 for c in pycountry.countries)
 MAX_QUANTITY = 10**9
 MAX_INT32 = 2**31 - 1
 MIN_ORDER_DATE, MAX_ORDER_DATE = FIRST_DATE, LAST_DATE

@@ -35,9 +35,12 @@ if TYPE_CHECKING:
     from ledger.store.store import Store
 
 
-def warm_kernels(backend: str | None = None) -> float:
-    """Compile or load every kernel on tiny inputs (no ledger needed); returns seconds taken."""
-    return dispatch.warm_up(backend)
+def warm_kernels(
+    backend: str | None = None, kernels: tuple[str, ...] = dispatch.KERNELS, done=None
+) -> float:
+    """Compile or load the named kernels (every one by default) on tiny inputs (no ledger
+    needed); done(name, seconds) as each is ready. Returns seconds taken."""
+    return dispatch.warm_up(backend, kernels, done)
 
 
 class Queries(

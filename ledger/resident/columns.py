@@ -65,7 +65,7 @@ EPOCH = FIRST_DATE
 FY0 = FIRST_FISCAL_YEAR
 
 COUNTRIES = sorted(COUNTRY_CODES)
-# the kernels cannot import pycountry: their country masks are N_COUNTRIES wide
+# the kernels cannot import ledger.domain: their country masks are N_COUNTRIES wide
 assert len(COUNTRIES) == N_COUNTRIES, (len(COUNTRIES), N_COUNTRIES)
 CURRENCIES = sorted(MINOR_EXPONENT)  # every supported code; the dictionary holds those in use
 

@@ -23,7 +23,7 @@ from ledger.domain.errors import LedgerError
 from ledger.domain.money import MINOR_EXPONENT
 from ledger.domain.schema import ENTRY_SCHEMA
 from ledger.domain.validate import ReferenceView
-from ledger.store import sandbox, snapshots
+from ledger.store import sandbox
 from ledger.store.ddl import (
     _TABLES,
     MIGRATE_FX_RATES_V2,
@@ -370,6 +370,8 @@ class Store(EntryReads):
 
     def snapshot(self, target_dir: str | os.PathLike) -> dict:
         """Parquet of every table plus a DuckDB copy another process can open."""
+        from ledger.store import snapshots  # only a snapshot needs it, never the start
+
         return snapshots.write(
             self._con, self.snapshot_dir, target_dir, [*_TABLES, *views(self.pivot)]
         )
