@@ -238,9 +238,6 @@ def _warm_screen(which: str, n: int = 8) -> None:
         rule_product=np.zeros((1, 1), np.bool_), rule_exempt=per_country,
         out=np.zeros(n, np.uint64), which=which,
     )  # fmt: skip
-    bits, party, fy = np.ones(n, np.uint64), np.zeros(1, np.int64), np.zeros(n, np.uint16)
-    flag_counts(bits, party, fy, -1, 1, np.zeros(2, np.int64))
-    flag_page(bits, party, fy, -1, 1, True, 1, 0, np.zeros(2, np.int64), np.zeros(2, np.int64))
 
 
 def _warm_licences(which: str, n: int = 8) -> None:
