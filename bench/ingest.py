@@ -36,18 +36,20 @@ SHIFT_DAYS = 731  # 2024 -> 2026, 2025 -> 2027
 def batches(family: str, count: int, lines: int, price_lines: int) -> list[pa.Table]:
     """`count` raw feed tables of `lines` new lines each, distinct for each family."""
     k0 = FAMILIES.index(family) * count
-    out = []
-    for k in range(count):
-        table = next(
-            demo.generate(
-                lines, lines, seed=demo.SEED + 100 + k0 + k,
-                start_line=FIRST_LINE + (k0 + k) * lines, price_lines=price_lines,
-            )
-        )  # fmt: skip
-        days = pc.add(table["order_date"].cast(pa.int32()), pa.scalar(SHIFT_DAYS, pa.int32()))
-        days = days.cast(pa.date32())
-        out.append(table.set_column(table.schema.get_field_index("order_date"), "order_date", days))
-    return out
+    return [one_batch(k0 + k, lines, price_lines) for k in range(count)]
+
+
+def one_batch(index: int, lines: int, price_lines: int) -> pa.Table:
+    """Batch `index` of `lines` new lines: lines FIRST_LINE + index * lines onwards."""
+    table = next(
+        demo.generate(
+            lines, lines, seed=demo.SEED + 100 + index,
+            start_line=FIRST_LINE + index * lines, price_lines=price_lines,
+        )
+    )  # fmt: skip
+    days = pc.add(table["order_date"].cast(pa.int32()), pa.scalar(SHIFT_DAYS, pa.int32()))
+    days = days.cast(pa.date32())
+    return table.set_column(table.schema.get_field_index("order_date"), "order_date", days)
 
 
 def csv_bytes(table: pa.Table) -> bytes:

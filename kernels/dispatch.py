@@ -2,8 +2,8 @@
 
 Only this module asks numba whether CUDA is available, once, and logs why it
 chose what it chose. Every kernel call goes through here: `rollup`, `screen`,
-`licences`, `read_floor`, `json_lines` (the JSON feed scan), `key_search` (the key index)
-and `warm_up`; the CPU path never imports numba.cuda. The array contract
+`licences`, `read_floor`, `json_lines` (the JSON feed scan), `decimal_parts` (feed
+prices), `key_search` (the key index) and `warm_up`; the CPU path never imports numba.cuda. The array contract
 (rows of codes, flag bits, out columns, err slots) is kernels.layout.
 """
 
@@ -123,6 +123,13 @@ def json_lines(data: bytes, array_form: bool) -> tuple[np.ndarray, int]:
     return text.to_lines(data, array_form)
 
 
+def decimal_parts(offsets: np.ndarray, data: np.ndarray, valid: np.ndarray):
+    """(units, frac, frac_len, shape) of decimal text cells, or None; see kernels.text."""
+    from kernels import text
+
+    return text.split_decimals(offsets, data, valid)
+
+
 def key_search(keys: np.ndarray, probes: np.ndarray, found: np.ndarray) -> None:
     """found[j] |= probes[j] in keys, both sorted ascending; see kernels.search."""
     from kernels import search
@@ -141,6 +148,7 @@ def warm_up(which: str | None = None) -> float:
     _warm_licences(which)
     read_floor((np.zeros(8, np.uint64),), np.zeros(1, np.uint64))
     json_lines(b'[{"a": 1}]', True)
+    decimal_parts(np.array([0, 3], np.int32), np.frombuffer(b"1.5", np.uint8), np.ones(1, bool))
     key_search(np.arange(4, dtype=np.uint64), np.arange(2, dtype=np.uint64), np.zeros(2, bool))
     return time.perf_counter() - started
 

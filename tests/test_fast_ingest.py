@@ -1,0 +1,146 @@
+"""The ingest fast routes (issue 14) give the answers of the general routes they stand for:
+the same parts of every price, the same faults for bad input, the same stored rows."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ledger.domain import validate as v
+from ledger.domain.errors import LedgerError
+
+PRICE_ALPHABET = "0123456789.. \t-+e\u00a0"
+
+
+def _both_routes(cells: list[str | None]):
+    sent = pa.array(cells, pa.string())
+    present = np.asarray(sent.is_valid(), bool)
+    fast = v._price_parts(sent, present)
+    slow = v._price_parts_regex(sent)
+    return fast, slow
+
+
+def _assert_same_parts(fast, slow) -> None:
+    units_f, frac_f, len_f, shape_f = fast
+    units_s, frac_s, len_s, shape_s = slow
+    assert shape_f.tolist() == shape_s.tolist()
+    ok = shape_s  # the parts of a cell without the form are never read
+    assert units_f[ok].tolist() == units_s[ok].tolist()
+    assert frac_f[ok].tolist() == frac_s[ok].tolist()
+    assert len_f[ok].tolist() == len_s[ok].tolist()
+
+
+@given(st.lists(st.one_of(st.none(), st.text(PRICE_ALPHABET, min_size=1, max_size=40)),
+                min_size=1, max_size=30))  # fmt: skip
+def test_price_scan_splits_every_price_as_the_regex_does(cells):
+    _assert_same_parts(*_both_routes(cells))
+
+
+@pytest.mark.parametrize(
+    "cells",
+    [
+        ["0", "1", "12.5", "12.50", "12.500000", "0.000", "007.10", "999999999999999"],
+        ["1234567890123456", "1.", ".5", "1..2", "1.2.3", "1.2.", "..", "."],
+        ["1." + "0" * 18, "1." + "0" * 19, "1." + "9" * 18, "1." + "9" * 19, "0.0001"],
+        ["999999999999999.999999999999999999", "5", None, "3.14"],
+    ],
+)
+def test_price_scan_edges(cells):
+    fast, slow = _both_routes(cells)
+    _assert_same_parts(fast, slow)
+    assert fast[3].tolist() == slow[3].tolist()
+
+
+def test_a_price_with_another_byte_takes_the_regex_route(monkeypatch):
+    calls = []
+    real = v._price_parts_regex
+    monkeypatch.setattr(v, "_price_parts_regex", lambda s: calls.append(1) or real(s))
+    _both_routes(["12.5", "3"])  # the test's own call to the slow route counts once
+    assert len(calls) == 1
+    _both_routes(["12.5", " 3"])  # white space: only the regex route trims it
+    assert len(calls) == 3
+    fast, _ = _both_routes(["12.5", " 3 ", "-1", "+2"])
+    assert fast[3].tolist() == [True, True, False, False]
+    assert fast[0].tolist()[:2] == [12, 3]
+
+
+def test_a_sliced_price_column_is_read_at_its_offset():
+    sent = pa.array(["9.99", "1.5", "20", "abc"], pa.string()).slice(1, 2)
+    units, frac, frac_len, shape = v._price_parts(sent, np.ones(2, bool))
+    assert (units.tolist(), frac.tolist(), frac_len.tolist(), shape.tolist()) == (
+        [1, 20], [5, 0], [1, 0], [True, True],
+    )  # fmt: skip
+
+
+# -- whole feeds: the faults of bad input are those of the general route ------
+
+
+def _raw(**cols) -> pa.Table:
+    base = {
+        "order_id": ["PO-9", "PO-9", "PO-9"],
+        "line_no": [1, 2, 3],
+        "entity": ["ACME-CN"] * 3,
+        "order_date": ["2025-02-01"] * 3,
+        "supplier": ["Huawei"] * 3,
+        "chip_model": ["Ascend 910B"] * 3,
+        "quantity": [1, 2, 3],
+        "unit_price": ["10.5", "20", "0.12"],
+        "currency": ["CNY"] * 3,
+        "destination": ["CN"] * 3,
+        "budget_code": ["DOM-2025"] * 3,
+        "workload": ["training"] * 3,
+    }
+    base.update(cols)
+    return pa.table(base)
+
+
+def _faults(ledger, raw: pa.Table) -> list[tuple]:
+    with pytest.raises(LedgerError) as e:
+        v.validate(raw, ledger.store.reference_view())
+    return [(r.row, r.field, r.message) for r in e.value.errors]
+
+
+def test_price_faults_name_the_same_rows_and_messages(ledger, monkeypatch):
+    raw = _raw(unit_price=["10.555", "1..2", "12.50"])
+    fast = _faults(ledger, raw)
+    monkeypatch.setattr(v, "_price_parts", lambda sent, present: v._price_parts_regex(sent))
+    assert _faults(ledger, raw) == fast
+    assert fast == [
+        (0, "unit_price", "'10.555' has more decimals than CNY allows (2)"),
+        (1, "unit_price", "'1..2' is not a non-negative decimal"),
+    ]
+
+
+@pytest.mark.parametrize(
+    "dates, why",
+    [
+        (pa.array([dt.datetime(2025, 2, 1, 10, 30)] * 3, pa.timestamp("s")), "has a time of day"),
+        (pa.array([dt.datetime(2025, 2, 1)] * 3, pa.timestamp("ms", "UTC")), "has a time zone"),
+    ],
+)
+def test_typed_date_faults_still_show_the_date_as_text(ledger, dates, why):
+    faults = _faults(ledger, _raw(order_date=dates))
+    shown = v._temporal_text(dates).to_pylist()
+    assert faults == [
+        (r, "order_date", f"{shown[r]!r} {why}; order_date is a date (YYYY-MM-DD)")
+        for r in range(3)
+    ]
+
+
+def test_typed_dates_are_stored_as_their_text_would_be(ledger):
+    typed = _raw(order_date=pa.array([dt.date(2025, 2, 1), None, dt.date(2025, 2, 3)]))
+    faults = _faults(ledger, typed)
+    assert faults == [(1, "order_date", "required field is missing")]
+    ok = v.validate(
+        _raw(order_date=pa.array([dt.date(2025, 2, d) for d in (1, 2, 3)])),
+        ledger.store.reference_view(),
+    )
+    text = v.validate(
+        _raw(order_date=["2025-02-01", "2025-02-02", "2025-02-03"]), ledger.store.reference_view()
+    )
+    assert ok.equals(text)
