@@ -3,8 +3,9 @@
 Only this module asks numba whether CUDA is available, once, and logs why it
 chose what it chose. Every kernel call goes through here: `rollup`, `screen`,
 `licences`, `read_floor`, `json_lines` (the JSON feed scan), `decimal_parts` (feed
-prices), `key_search` (the key index) and `warm_up`; the CPU path never imports numba.cuda. The array contract
-(rows of codes, flag bits, out columns, err slots) is kernels.layout.
+prices), `key_search` (the key index) and `warm_up`; the CPU path never imports
+numba.cuda. The array contract (rows of codes, flag bits, out columns, err slots) is
+kernels.layout.
 """
 
 from __future__ import annotations
