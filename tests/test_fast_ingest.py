@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from ledger.domain import validate as v
 from ledger.domain.errors import LedgerError
+from ledger.ledger import Ledger
 
 PRICE_ALPHABET = "0123456789.. \t-+e\u00a0"
 
@@ -144,3 +145,104 @@ def test_typed_dates_are_stored_as_their_text_would_be(ledger):
         _raw(order_date=["2025-02-01", "2025-02-02", "2025-02-03"]), ledger.store.reference_view()
     )
     assert ok.equals(text)
+
+
+# -- the budget guard's |amount| delta and its encoding reused by the resident extend --
+
+
+def _feed_delta_reference(entries: pa.Table) -> dict[str, int]:
+    """The per-line loop the vectorised feed_delta replaced (Python ints)."""
+    delta: dict[str, int] = {}
+    for kind, amount, currency in zip(
+        entries["entry_kind"].to_pylist(), entries["amount_minor"].to_pylist(),
+        entries["currency"].to_pylist(), strict=True,
+    ):  # fmt: skip
+        sign = -1 if kind == "reversal" else 1
+        delta[currency] = delta.get(currency, 0) + sign * abs(amount)
+    return delta
+
+
+@given(st.lists(st.tuples(st.sampled_from(["line", "reversal"]),
+                          st.integers(-(10**15), 10**15),
+                          st.sampled_from(["USD", "CNY", "JPY", "KWD"])), min_size=1, max_size=60))  # fmt: skip
+def test_feed_delta_is_the_exact_per_line_sum(rows):
+    from ledger.resident import bounds
+
+    entries = pa.table(
+        {
+            "entry_kind": [r[0] for r in rows],
+            "amount_minor": pa.array([r[1] for r in rows], pa.int64()),
+            "currency": [r[2] for r in rows],
+        }
+    )
+    got = bounds.feed_delta(entries)
+    want = _feed_delta_reference(entries)
+    assert got == want and list(got) == list(want)  # the same currencies, first use first
+
+
+def test_feed_delta_does_not_wrap_past_int64():
+    from ledger.resident import bounds
+
+    n = 10_000  # 10^4 lines of 10^15: 10^19 > 2^63
+    entries = pa.table({
+        "entry_kind": ["line"] * n,
+        "amount_minor": pa.array([10**15] * n, pa.int64()),
+        "currency": ["USD"] * n,
+    })  # fmt: skip
+    assert bounds.feed_delta(entries) == {"USD": n * 10**15}
+
+
+NEW_VALUES_CSV = """{header}
+PO-7,1,0,open,ACME-CN,2025-02-01,Huawei,Ascend 910B,3,10.00,CNY,CN,NEW-BUDGET-A,inference,purchase,,,false,LIC-NEW-1
+PO-7,2,0,open,ACME-SG,2025-05-01,Nvidia,H100,1,5.00,USD,AE,NEW-BUDGET-B,training,lease,Owner X,Operator Y,true,
+PO-7,3,0,open,ACME-SG,2025-05-02,Nvidia,H100,2,5.00,USD,AE,NEW-BUDGET-A,training,purchase,,,false,LIC-NEW-2
+"""
+
+
+def _resident(ledger) -> dict:
+    cols = ledger.cols
+    view = cols.view()
+    out = {k: v[: cols.n].copy() for k, v in view.items() if k != "codes"}
+    out["codes"] = view["codes"][:, : cols.n].copy()
+    out["dicts"] = {name: list(d.values) for name, d in cols.dicts.items()}
+    return out
+
+
+def test_the_extend_that_reuses_the_guard_encoding_matches_a_fresh_load(
+    ledger, db_path, monkeypatch
+):
+    from tests.conftest import GOLDEN_CSV, HEADER
+
+    ledger.ingest_bytes(GOLDEN_CSV.encode(), "csv", "golden")
+    cols = ledger.cols  # resident before the next feed: it is extended, not loaded
+    before = {name: len(d) for name, d in cols.dicts.items()}
+    encodings = []
+    real_encode = type(cols).encode
+    monkeypatch.setattr(
+        type(cols), "encode", lambda self, e, grow=True: encodings.append(grow) or
+        real_encode(self, e, grow),
+    )  # fmt: skip
+    ledger.ingest_bytes(NEW_VALUES_CSV.format(header=HEADER).encode(), "csv", "new-values")
+    assert encodings == [False]  # the guard's; the extend reused it
+    monkeypatch.undo()
+    extended = _resident(ledger)
+    grew = [n for n, d in extended["dicts"].items() if len(d) > before[n]]
+    assert {"budget_code", "license_ref"} <= set(grew)  # the feed brought new codes
+    ledger.close()
+    fresh = Ledger.open(db_path, cache=False)
+    try:
+        loaded = _resident(fresh)
+    finally:
+        fresh.close()
+    assert extended["dicts"] == loaded["dicts"]
+    for name in ("codes", "amount", "quantity", "lines", "flags", "licence"):
+        assert np.array_equal(extended[name], loaded[name]), name
+
+
+def test_an_encoding_made_against_other_dictionaries_is_not_reused(ledger):
+    from tests.conftest import GOLDEN_CSV
+
+    ledger.ingest_bytes(GOLDEN_CSV.encode(), "csv", "golden")
+    cols = ledger.cols
+    stale = {"dict_sizes": (0,) * 9, "codes": np.zeros((1, 0), np.uint16)}
+    assert cols._adopt(pa.table({"x": [1]}), stale) is False
