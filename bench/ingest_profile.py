@@ -111,6 +111,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--formats", default="json,csv,arrow")
     p.add_argument("--base-lines", type=int, default=0, help="demo lines ingested first")
     p.add_argument("--cprofile", action="store_true")
+    p.add_argument("--http", action="store_true",
+                   help="also POST the same sizes to the service (its own process)")  # fmt: skip
     args = p.parse_args(argv)
     sizes = [int(x) for x in args.lines.split(",")]
     formats = args.formats.split(",")
@@ -137,6 +139,40 @@ def main(argv: list[str] | None = None) -> None:
                 out = profile_one(ledger, data, fmt, f"profile-{fmt}-{n}-{k}", args.cprofile)
                 report(fmt, n, len(data), out)
         ledger.close()
+        if args.http:
+            http_rounds(Path(tmp) / "profile.duckdb", sizes, formats, price_lines)
+
+
+def http_rounds(db: Path, sizes: list[int], formats: list[str], price_lines: int) -> None:
+    """POST /v1/orders of each size and format to `chip-ledger serve` on this ledger file."""
+    import httpx
+
+    from bench.service import Service
+    from ledger.domain.feeds import FORMATS
+
+    service = Service(db, db.with_suffix(".log"))
+    service.start()
+    try:
+        with httpx.Client(timeout=600) as client:
+            for k, n in enumerate(sizes):
+                for fmt in formats:
+                    index = (2 * 10**7 + 10 * k + formats.index(fmt)) * 10**6 // n
+                    data = feed_bytes(fmt, bench_ingest.one_batch(index, n, price_lines))
+                    started = time.perf_counter()
+                    answer = client.post(
+                        service.url + "/v1/orders",
+                        content=data,
+                        headers={
+                            "Content-Type": FORMATS[fmt],
+                            "Idempotency-Key": f"http-{fmt}-{n}-{k}",
+                        },
+                    )
+                    took = time.perf_counter() - started
+                    assert answer.status_code == 201, answer.text[:300]
+                    print(f"HTTP {fmt:6s} {n:>9,} lines {len(data) / 1e6:7.1f} MB: "
+                          f"{took * 1000:8.0f} ms ({n / took / 1000:,.0f} k lines/s)")  # fmt: skip
+    finally:
+        service.stop()
 
 
 if __name__ == "__main__":

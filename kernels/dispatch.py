@@ -2,10 +2,10 @@
 
 Only this module asks numba whether CUDA is available, once, and logs why it
 chose what it chose. Every kernel call goes through here: `rollup`, `screen`,
-`licences`, `read_floor`, `json_lines` (the JSON feed scan), `decimal_parts` (feed
-prices), `key_search` (the key index) and `warm_up`; the CPU path never imports
-numba.cuda. The array contract (rows of codes, flag bits, out columns, err slots) is
-kernels.layout.
+`licences`, `read_floor`, `json_lines` (the JSON feed scan), `decimal_parts` and
+`integer_parts` (feed prices and counts), `key_search` (the key index) and `warm_up`;
+the CPU path never imports numba.cuda. The array contract (rows of codes, flag bits,
+out columns, err slots) is kernels.layout.
 """
 
 from __future__ import annotations
@@ -131,6 +131,13 @@ def decimal_parts(offsets: np.ndarray, data: np.ndarray, valid: np.ndarray):
     return text.split_decimals(offsets, data, valid)
 
 
+def integer_parts(offsets: np.ndarray, data: np.ndarray, valid: np.ndarray):
+    """(values, has the form) of integer text cells, or None; see kernels.text."""
+    from kernels import text
+
+    return text.split_integers(offsets, data, valid)
+
+
 def key_search(keys: np.ndarray, probes: np.ndarray, found: np.ndarray) -> None:
     """found[j] |= probes[j] in keys, both sorted ascending; see kernels.search."""
     from kernels import search
@@ -150,6 +157,7 @@ def warm_up(which: str | None = None) -> float:
     read_floor((np.zeros(8, np.uint64),), np.zeros(1, np.uint64))
     json_lines(b'[{"a": 1}]', True)
     decimal_parts(np.array([0, 3], np.int32), np.frombuffer(b"1.5", np.uint8), np.ones(1, bool))
+    integer_parts(np.array([0, 2], np.int32), np.frombuffer(b"-1", np.uint8), np.ones(1, bool))
     key_search(np.arange(4, dtype=np.uint64), np.arange(2, dtype=np.uint64), np.zeros(2, bool))
     return time.perf_counter() - started
 

@@ -197,3 +197,46 @@ def split_decimals(offsets: np.ndarray, data: np.ndarray, valid: np.ndarray):
     if decimal_parts(offsets, data, valid, units, frac, frac_len, shape) != 0:
         return None
     return units, frac, frac_len, shape
+
+
+MINUS, MAX_INT_DIGITS = 45, 18
+
+
+@njit(cache=True)
+def integer_parts(offsets, data, valid, values, ok):
+    """Read integer text cells `-?\\d{1,18}` into values (ok[i] says the cell has that form);
+    0 when done. A cell with any byte but 0-9 and "-" returns 1 at once: the caller's
+    general route (which trims white space and names the fault) takes the column."""
+    n = valid.shape[0]
+    for i in range(n):
+        values[i] = 0
+        ok[i] = False
+        if not valid[i]:
+            continue
+        lo, hi = offsets[i], offsets[i + 1]
+        negative = hi > lo and data[lo] == MINUS
+        v, digits, bad = 0, 0, False
+        for j in range(lo + 1 if negative else lo, hi):
+            b = data[j]
+            if ZERO <= b <= NINE:
+                if digits < MAX_INT_DIGITS:
+                    v = v * 10 + (b - ZERO)
+                digits += 1
+            elif b == MINUS:
+                bad = True  # a minus sign inside the number: not an integer
+            else:
+                return 1
+        if bad or digits < 1 or digits > MAX_INT_DIGITS:
+            continue
+        values[i] = -v if negative else v
+        ok[i] = True
+    return 0
+
+
+def split_integers(offsets: np.ndarray, data: np.ndarray, valid: np.ndarray):
+    """(values, has the form) of each cell, or None when a cell needs the general route."""
+    n = valid.shape[0]
+    values, ok = np.empty(n, np.int64), np.empty(n, np.bool_)
+    if integer_parts(offsets, data, valid, values, ok) != 0:
+        return None
+    return values, ok

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from ledger.domain import cells
 from ledger.domain import validate as v
 from ledger.domain.errors import LedgerError
 from ledger.ledger import Ledger
@@ -18,11 +19,11 @@ from ledger.ledger import Ledger
 PRICE_ALPHABET = "0123456789.. \t-+e\u00a0"
 
 
-def _both_routes(cells: list[str | None]):
-    sent = pa.array(cells, pa.string())
+def _both_routes(texts: list[str | None]):
+    sent = pa.array(texts, pa.string())
     present = np.asarray(sent.is_valid(), bool)
-    fast = v._price_parts(sent, present)
-    slow = v._price_parts_regex(sent)
+    fast = cells.prices(sent, present)
+    slow = cells.prices_regex(sent)
     return fast, slow
 
 
@@ -38,12 +39,12 @@ def _assert_same_parts(fast, slow) -> None:
 
 @given(st.lists(st.one_of(st.none(), st.text(PRICE_ALPHABET, min_size=1, max_size=40)),
                 min_size=1, max_size=30))  # fmt: skip
-def test_price_scan_splits_every_price_as_the_regex_does(cells):
-    _assert_same_parts(*_both_routes(cells))
+def test_price_scan_splits_every_price_as_the_regex_does(texts):
+    _assert_same_parts(*_both_routes(texts))
 
 
 @pytest.mark.parametrize(
-    "cells",
+    "texts",
     [
         ["0", "1", "12.5", "12.50", "12.500000", "0.000", "007.10", "999999999999999"],
         ["1234567890123456", "1.", ".5", "1..2", "1.2.3", "1.2.", "..", "."],
@@ -51,16 +52,16 @@ def test_price_scan_splits_every_price_as_the_regex_does(cells):
         ["999999999999999.999999999999999999", "5", None, "3.14"],
     ],
 )
-def test_price_scan_edges(cells):
-    fast, slow = _both_routes(cells)
+def test_price_scan_edges(texts):
+    fast, slow = _both_routes(texts)
     _assert_same_parts(fast, slow)
     assert fast[3].tolist() == slow[3].tolist()
 
 
 def test_a_price_with_another_byte_takes_the_regex_route(monkeypatch):
     calls = []
-    real = v._price_parts_regex
-    monkeypatch.setattr(v, "_price_parts_regex", lambda s: calls.append(1) or real(s))
+    real = cells.prices_regex
+    monkeypatch.setattr(cells, "prices_regex", lambda s: calls.append(1) or real(s))
     _both_routes(["12.5", "3"])  # the test's own call to the slow route counts once
     assert len(calls) == 1
     _both_routes(["12.5", " 3"])  # white space: only the regex route trims it
@@ -72,10 +73,39 @@ def test_a_price_with_another_byte_takes_the_regex_route(monkeypatch):
 
 def test_a_sliced_price_column_is_read_at_its_offset():
     sent = pa.array(["9.99", "1.5", "20", "abc"], pa.string()).slice(1, 2)
-    units, frac, frac_len, shape = v._price_parts(sent, np.ones(2, bool))
+    units, frac, frac_len, shape = cells.prices(sent, np.ones(2, bool))
     assert (units.tolist(), frac.tolist(), frac_len.tolist(), shape.tolist()) == (
         [1, 20], [5, 0], [1, 0], [True, True],
     )  # fmt: skip
+
+
+INTEGER_ALPHABET = "0123456789--- \t+.x\u00a0"
+
+
+@given(
+    st.lists(st.one_of(st.none(), st.text(INTEGER_ALPHABET, min_size=1, max_size=24)),
+             min_size=1, max_size=30),
+    st.sampled_from([None, 0, 7]),
+)  # fmt: skip
+def test_integer_scan_reads_every_cell_as_the_regex_does(cells_text, default):
+    sent = pa.array(cells_text, pa.string())
+    present = np.asarray(sent.is_valid(), bool)
+    filled = sent if default is None else pa.compute.fill_null(sent, str(default))
+    fast_values, fast_ok = cells.integers(sent, filled, present, default)
+    slow_values, slow_ok = cells.integers_regex(filled)
+    assert fast_ok.tolist() == slow_ok.tolist()
+    assert fast_values[slow_ok].tolist() == slow_values[slow_ok].tolist()
+
+
+@pytest.mark.parametrize("text", ["0", "-0", "-5", "123456789012345678", "1234567890123456789",
+                                  "-", "--1", "1-", "5-5", "+5", " 5", "5 ", "0007"])  # fmt: skip
+def test_integer_scan_edges(text):
+    sent = pa.array([text, None], pa.string())
+    present = np.array([True, False])
+    fast = cells.integers(sent, sent, present, None)
+    slow = cells.integers_regex(sent)
+    assert fast[1].tolist() == slow[1].tolist()
+    assert fast[0][slow[1]].tolist() == slow[0][slow[1]].tolist()
 
 
 # -- whole feeds: the faults of bad input are those of the general route ------
@@ -106,10 +136,24 @@ def _faults(ledger, raw: pa.Table) -> list[tuple]:
     return [(r.row, r.field, r.message) for r in e.value.errors]
 
 
+def test_integer_faults_name_the_same_rows_and_messages(ledger, monkeypatch):
+    raw = _raw(line_no=["1", "x2", "-3"], quantity=["1", "2", "1234567890123456789"],
+               revision=[None, "4", "+1"])  # fmt: skip
+    fast = _faults(ledger, raw)
+    monkeypatch.setattr(cells, "integers", lambda s, f, p, d: cells.integers_regex(f))
+    assert _faults(ledger, raw) == fast
+    assert fast == [
+        (1, "line_no", "'x2' is not an integer"),
+        (2, "line_no", "-3 is not in [1, 2147483647]"),
+        (2, "revision", "'+1' is not an integer (a leading + is not accepted: write '1')"),
+        (2, "quantity", "'1234567890123456789' is not an integer"),
+    ]
+
+
 def test_price_faults_name_the_same_rows_and_messages(ledger, monkeypatch):
     raw = _raw(unit_price=["10.555", "1..2", "12.50"])
     fast = _faults(ledger, raw)
-    monkeypatch.setattr(v, "_price_parts", lambda sent, present: v._price_parts_regex(sent))
+    monkeypatch.setattr(cells, "prices", lambda sent, present: cells.prices_regex(sent))
     assert _faults(ledger, raw) == fast
     assert fast == [
         (0, "unit_price", "'10.555' has more decimals than CNY allows (2)"),

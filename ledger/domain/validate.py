@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pycountry
 
+from ledger.domain import cells
 from ledger.domain.errors import LedgerError, RowError, invalid
 from ledger.domain.feeds import plain_column
 from ledger.domain.money import MAX_LINE_AMOUNT_MINOR, MINOR_EXPONENT
@@ -220,12 +221,9 @@ class _Feed:
         else:
             present = _present(col)
             col = pc.fill_null(col, str(default))
-        # one rule for a sign: "-5" is minus five; a leading "+" is refused (not guessed)
-        looks_int = _mask(pc.match_substring_regex(col, r"^\s*-?\d{1,18}\s*$"))
         sent = self.text[name]
+        values, looks_int = cells.integers(sent, col, present, default)
         self.faults.add(present & ~looks_int, name, lambda r: _not_an_integer(sent[r].as_py()))
-        safe = pc.if_else(pa.array(looks_int), pc.utf8_trim_whitespace(col), "0")
-        values = pc.cast(safe, pa.int64()).to_numpy(zero_copy_only=False)
         out_of_range = looks_int & ((values < lo) | (values > hi))
         self.faults.add(out_of_range, name, lambda r: f"{values[r]} is not in [{lo}, {hi}]")
         return np.where(looks_int & ~out_of_range, values, lo)
@@ -469,7 +467,7 @@ def _unit_prices(feed: _Feed, currency: pa.Array, cur_known: np.ndarray, exponen
     """Exact decimal prices to minor units; more decimals than the currency has is refused."""
     sent = feed.text["unit_price"]
     price_present = feed.required("unit_price")
-    units, frac_val, frac_len, price_shape = _price_parts(sent, price_present)
+    units, frac_val, frac_len, price_shape = cells.prices(sent, price_present)
     feed.faults.add(
         price_present & ~price_shape, "unit_price",
         lambda r: f"{sent[r].as_py()!r} is not a non-negative decimal",
@@ -486,38 +484,6 @@ def _unit_prices(feed: _Feed, currency: pa.Array, cur_known: np.ndarray, exponen
         price_ok, units * pow10[exponent] + frac_val * pow10[np.clip(exponent - frac_len, 0, 18)], 0
     )
     return unit_price_minor, price_ok
-
-
-_PRICE_TEXT = r"^(?P<units>\d{1,15})(?:\.(?P<frac>\d{0,18}))?$"
-
-
-def _price_parts(sent: pa.Array, present: np.ndarray):
-    """(units, fraction without trailing zeros, its digits, has the form) of each price:
-    `_PRICE_TEXT` after trimming white space. Cells of digits and dots only (the usual
-    feed) go through one byte scan (kernels.text.decimal_parts, ~20x the regex route);
-    any other byte sends the column through the regex route, which names every fault."""
-    from kernels import dispatch
-
-    if pa.types.is_string(sent.type) and len(sent):
-        offsets_buf, data_buf = sent.buffers()[1:3]
-        offsets = np.frombuffer(offsets_buf, np.int32)[sent.offset : sent.offset + len(sent) + 1]
-        data = np.frombuffer(data_buf, np.uint8) if data_buf is not None else np.zeros(0, np.uint8)
-        parts = dispatch.decimal_parts(offsets, data, present)
-        if parts is not None:
-            return parts
-    return _price_parts_regex(sent)
-
-
-def _price_parts_regex(sent: pa.Array):
-    parts = pc.extract_regex(pc.utf8_trim_whitespace(sent), _PRICE_TEXT)
-    shape = _mask(pc.is_valid(parts))
-    units_txt = pc.fill_null(pc.struct_field(parts, "units"), "0")
-    frac_txt = pc.utf8_rtrim(pc.fill_null(pc.struct_field(parts, "frac"), ""), characters="0")
-    frac_len = pc.utf8_length(frac_txt).to_numpy(zero_copy_only=False).astype(np.int64)
-    frac_val = pc.cast(pc.if_else(pc.equal(frac_txt, ""), "0", frac_txt), pa.int64())
-    frac_val = frac_val.to_numpy(zero_copy_only=False)
-    units = pc.cast(units_txt, pa.int64()).to_numpy(zero_copy_only=False)
-    return units, frac_val, frac_len, shape
 
 
 def _places_and_purposes(feed: _Feed) -> dict:
