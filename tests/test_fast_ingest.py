@@ -290,3 +290,22 @@ def test_an_encoding_made_against_other_dictionaries_is_not_reused(ledger):
     cols = ledger.cols
     stale = {"dict_sizes": (0,) * 9, "codes": np.zeros((1, 0), np.uint16)}
     assert cols._adopt(pa.table({"x": [1]}), stale) is False
+
+
+@pytest.mark.parametrize(
+    "texts, sliced, want",
+    [
+        (["a", "b"], None, False),
+        (["a", ""], None, True),
+        (["a", None], None, False),  # a null is no empty string
+        ([None, None], None, False),
+        (["", "a", "b"], (1, 2), False),  # a slice is read at its offset
+        (["a", "b", ""], (1, 2), True),
+    ],
+)
+def test_empty_strings_are_found_from_the_offsets(texts, sliced, want):
+    col = pa.array(texts, pa.string())
+    if sliced:
+        col = col.slice(*sliced)
+    assert cells.has_empty(col) is want
+    assert bool(pa.compute.any(pa.compute.equal(col, "")).as_py() or False) is want

@@ -67,3 +67,14 @@ def _scanned(kernel, sent: pa.Array, present: np.ndarray):
     offsets = np.frombuffer(offsets_buf, np.int32)[sent.offset : sent.offset + len(sent) + 1]
     data = np.frombuffer(data_buf, np.uint8) if data_buf is not None else np.zeros(0, np.uint8)
     return kernel(offsets, data, np.ascontiguousarray(present, np.bool_))
+
+
+def has_empty(col: pa.Array) -> bool:
+    """Whether a string column holds an empty string (not null), from its offsets alone."""
+    if not pa.types.is_string(col.type) or col.null_count == len(col):
+        return col.null_count != len(col)  # the general test for other types; none in nulls
+    offsets = np.frombuffer(col.buffers()[1], np.int32)[col.offset : col.offset + len(col) + 1]
+    empty = offsets[1:] == offsets[:-1]
+    if col.null_count:
+        empty &= np.asarray(col.is_valid(), bool)
+    return bool(empty.any())

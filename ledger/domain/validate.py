@@ -151,7 +151,8 @@ def _as_text(col: pa.Array) -> tuple[pa.Array, np.ndarray]:
         else:  # lists, structs, timestamps...: not a scalar this schema knows
             bad = ~_mask(pc.is_null(col))
             return pa.nulls(len(col), pa.string()), bad
-    col = pc.if_else(pc.equal(col, ""), pa.scalar(None, pa.string()), col)
+    if cells.has_empty(col):  # most columns have none: then no pass over the text at all
+        col = pc.if_else(pc.equal(col, ""), pa.scalar(None, pa.string()), col)
     return col, bad
 
 
