@@ -51,6 +51,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--readme", default="README.md", help="the README --update-readme rewrites")
     p.add_argument("--ingest-batch-lines", type=int, default=100_000)
     p.add_argument(
+        "--ingest-large-lines", type=int, default=1_000_000,
+        help="then one feed this large per ingest method, timed once (0: skip)",
+    )  # fmt: skip
+    p.add_argument(
         "--http-requests", type=int, default=40, help="1-client requests (8 clients: twice as many)"
     )
     p.add_argument("--no-compile", action="store_true", help="skip the cold kernel compile")
@@ -331,6 +335,14 @@ def _service_phase(results: dict, args, runs: int, ledger, work: Path, serve_db:
             starts.append(service.start())
             phases.append(service.phases)
         results["http"]["service_rss_after_start_bytes"] = service.rss_after_start
+    if args.ingest_large_lines:  # after the restarts: their timing is of the ledger as built
+        _say(f"ingest: one {args.ingest_large_lines:,}-line feed per method")
+        results["ingest_large"] = ingest.measure_large(
+            ledger, service.url if service else None, work / "raw-append-large.duckdb",
+            args.ingest_large_lines, price_lines=1000 * max(n, 1_000_000),
+            tag=dt.datetime.now().strftime("%Y%m%d%H%M%S%f"),
+        )  # fmt: skip
+    if service is not None:
         service.stop()
         results["http"]["start_s"] = _seconds(starts)
     return service, starts, phases, footprint

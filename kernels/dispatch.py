@@ -2,9 +2,10 @@
 
 Only this module asks numba whether CUDA is available, once, and logs why it
 chose what it chose. Every kernel call goes through here: `rollup`, `screen`,
-`licences`, `read_floor`, `json_lines` (the JSON feed scan), `key_search` (the key index)
-and `warm_up`; the CPU path never imports numba.cuda. The array contract
-(rows of codes, flag bits, out columns, err slots) is kernels.layout.
+`licences`, `read_floor`, `json_lines` (the JSON feed scan), `decimal_parts` and
+`integer_parts` (feed prices and counts), `key_search` (the key index) and `warm_up`;
+the CPU path never imports numba.cuda. The array contract (rows of codes, flag bits,
+out columns, err slots) is kernels.layout.
 """
 
 from __future__ import annotations
@@ -145,6 +146,20 @@ def json_lines(data: bytes, array_form: bool) -> tuple[np.ndarray, int]:
     return text.to_lines(data, array_form)
 
 
+def decimal_parts(offsets: np.ndarray, data: np.ndarray, valid: np.ndarray):
+    """(units, frac, frac_len, shape) of decimal text cells, or None; see kernels.text."""
+    from kernels import text
+
+    return text.split_decimals(offsets, data, valid)
+
+
+def integer_parts(offsets: np.ndarray, data: np.ndarray, valid: np.ndarray):
+    """(values, has the form) of integer text cells, or None; see kernels.text."""
+    from kernels import text
+
+    return text.split_integers(offsets, data, valid)
+
+
 def key_search(keys: np.ndarray, probes: np.ndarray, found: np.ndarray) -> None:
     """found[j] |= probes[j] in keys, both sorted ascending; see kernels.search."""
     from kernels import search
@@ -156,7 +171,7 @@ def key_search(keys: np.ndarray, probes: np.ndarray, found: np.ndarray) -> None:
 # number of grouping/filter terms (kernels.cpu `_term_tuples`), the usual 1 to 4.
 KERNELS = (
     "rollup:1", "key_search", "rollup:3", "rollup:2", "rollup:4", "screen", "licences",
-    "flag_counts", "flag_page", "json_lines", "read_floor",
+    "flag_counts", "flag_page", "json_lines", "read_floor", "decimal_parts", "integer_parts",
 )  # fmt: skip
 # What a fresh service needs before its first answers: GET /v1/totals (no `by`, or one
 # dimension: one term), the demo build's budget guard (entity x budget code x fiscal year:
@@ -205,6 +220,10 @@ def _warm_one(name: str, which: str) -> None:
                   False, 2, 0, np.zeros(1, np.int64), np.zeros(1, np.int64))  # fmt: skip
     elif kind == "json_lines":
         json_lines(b'[{"a": 1}]', True)
+    elif kind == "decimal_parts":  # price cells of a text feed (ledger.domain.cells)
+        decimal_parts(np.array([0, 3], np.int32), np.frombuffer(b"1.5", np.uint8), np.ones(1, bool))
+    elif kind == "integer_parts":
+        integer_parts(np.array([0, 2], np.int32), np.frombuffer(b"-1", np.uint8), np.ones(1, bool))
     else:  # key_search
         key_search(np.arange(4, dtype=np.uint64), np.arange(2, dtype=np.uint64), np.zeros(2, bool))
 

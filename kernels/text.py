@@ -134,3 +134,109 @@ def to_lines(data: bytes, array_form: bool) -> tuple[np.ndarray, int]:
     status = np.zeros(1, np.int64)
     json_lines(src, array_form, out, status)
     return out, int(status[0])
+
+
+MAX_UNITS_DIGITS, MAX_FRAC_DIGITS = 15, 18
+DOT, ZERO, NINE = 46, 48, 57
+
+
+@njit(cache=True)
+def decimal_parts(offsets, data, valid, units, frac, frac_len, shape):
+    """Split decimal text cells `\\d{1,15}(\\.\\d{0,18})?` into integer parts; 0 when done.
+
+    Per valid cell: units (the integer part), frac (the fraction with its trailing
+    zeros dropped, as an integer) and frac_len (its digits); shape says the cell has
+    that form. A cell with any byte but 0-9 and "." returns 1 at once: the caller's
+    general route (which trims white space and names the fault) takes the column.
+    """
+    n = valid.shape[0]
+    for i in range(n):
+        units[i] = 0
+        frac[i] = 0
+        frac_len[i] = 0
+        shape[i] = False
+        if not valid[i]:
+            continue
+        lo, hi = offsets[i], offsets[i + 1]
+        u, n_units, dot, f, n_frac, last_nonzero = 0, 0, -1, 0, 0, 0
+        for j in range(lo, hi):
+            b = data[j]
+            if b == DOT:
+                dot = j if dot == -1 else -2  # a second dot: not a decimal (checked below)
+            elif ZERO <= b <= NINE:
+                if dot == -1:
+                    if n_units < MAX_UNITS_DIGITS:
+                        u = u * 10 + (b - ZERO)
+                    n_units += 1
+                elif dot >= 0:
+                    if n_frac < MAX_FRAC_DIGITS:
+                        f = f * 10 + (b - ZERO)
+                    n_frac += 1
+                    if b != ZERO:
+                        last_nonzero = n_frac
+            else:
+                return 1
+        if dot == -2 or n_units < 1 or n_units > MAX_UNITS_DIGITS or n_frac > MAX_FRAC_DIGITS:
+            continue
+        # drop the trailing zeros of the fraction: f / 10^(n_frac - last_nonzero)
+        for _ in range(n_frac - last_nonzero):
+            f //= 10
+        units[i] = u
+        frac[i] = f
+        frac_len[i] = last_nonzero
+        shape[i] = True
+    return 0
+
+
+def split_decimals(offsets: np.ndarray, data: np.ndarray, valid: np.ndarray):
+    """(units, frac, frac_len, shape) of each cell, or None when a cell needs the general
+    route; see `decimal_parts`."""
+    n = valid.shape[0]
+    units, frac, frac_len = (np.empty(n, np.int64) for _ in range(3))
+    shape = np.empty(n, np.bool_)
+    if decimal_parts(offsets, data, valid, units, frac, frac_len, shape) != 0:
+        return None
+    return units, frac, frac_len, shape
+
+
+MINUS, MAX_INT_DIGITS = 45, 18
+
+
+@njit(cache=True)
+def integer_parts(offsets, data, valid, values, ok):
+    """Read integer text cells `-?\\d{1,18}` into values (ok[i] says the cell has that form);
+    0 when done. A cell with any byte but 0-9 and "-" returns 1 at once: the caller's
+    general route (which trims white space and names the fault) takes the column."""
+    n = valid.shape[0]
+    for i in range(n):
+        values[i] = 0
+        ok[i] = False
+        if not valid[i]:
+            continue
+        lo, hi = offsets[i], offsets[i + 1]
+        negative = hi > lo and data[lo] == MINUS
+        v, digits, bad = 0, 0, False
+        for j in range(lo + 1 if negative else lo, hi):
+            b = data[j]
+            if ZERO <= b <= NINE:
+                if digits < MAX_INT_DIGITS:
+                    v = v * 10 + (b - ZERO)
+                digits += 1
+            elif b == MINUS:
+                bad = True  # a minus sign inside the number: not an integer
+            else:
+                return 1
+        if bad or digits < 1 or digits > MAX_INT_DIGITS:
+            continue
+        values[i] = -v if negative else v
+        ok[i] = True
+    return 0
+
+
+def split_integers(offsets: np.ndarray, data: np.ndarray, valid: np.ndarray):
+    """(values, has the form) of each cell, or None when a cell needs the general route."""
+    n = valid.shape[0]
+    values, ok = np.empty(n, np.int64), np.empty(n, np.bool_)
+    if integer_parts(offsets, data, valid, values, ok) != 0:
+        return None
+    return values, ok

@@ -41,6 +41,8 @@ class Checked:
     warnings: list[dict]
     after: Committed | None  # the committed totals once this feed is in
     magnitudes_after: dict[str, int]  # per currency, sum |amount| of open lines (bounds.py)
+    # the entries as resident arrays (`ResidentColumns.encode`): extend reuses them
+    encoded: dict | None = None
 
 
 def check(reads: Queries, store: Store, entries: pa.Table) -> Checked:
@@ -51,7 +53,7 @@ def check(reads: Queries, store: Store, entries: pa.Table) -> Checked:
         magnitudes = bounds.check(reads.magnitudes(), bounds.feed_delta(entries))
         budgets = [b for b in cols.lookups.budgets if b["action"] != "ignore"]
         if not budgets or not entries.num_rows:
-            return Checked([], None, magnitudes)
+            return Checked([], None, magnitudes, encoded)
         lookups = cols.lookups_covering(store, encoded["codes"][DAY])
         before = reads.committed_totals(budgets)
         delta = reads.budget_committed(encoded, budgets, lookups)
@@ -77,12 +79,12 @@ def check(reads: Queries, store: Store, entries: pa.Table) -> Checked:
     # next check recomputes it, and the roll-up reports it out of range)
     totals = [int(was) + int(add) for was, add in zip(before.totals, delta, strict=True)]
     if any(not -(2**63) <= t < 2**63 for t in totals):
-        return Checked(warnings, None, magnitudes)
+        return Checked(warnings, None, magnitudes, encoded)
     after = Committed(
         before.n_entries + entries.num_rows, before.generation, before.keys,
         np.array(totals, np.int64),
     )  # fmt: skip
-    return Checked(warnings, after, magnitudes)
+    return Checked(warnings, after, magnitudes, encoded)
 
 
 def _excess(b: dict, was: int, after: int) -> dict:

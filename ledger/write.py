@@ -90,7 +90,7 @@ def ingest(
                 continue
             # committed: the resident state follows, still under the write lock (in order)
             try:
-                cols.extend(entries, plan.superseded_seqs, store)
+                cols.extend(entries, plan.superseded_seqs, store, checked.encoded)
                 ledger.key_index().add(np.delete(key_hash, current["_row"].to_numpy()))
                 ledger.reads.committed(checked.after, checked.magnitudes_after)
             except BaseException:

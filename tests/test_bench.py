@@ -37,7 +37,7 @@ def suite_run(tmp_path_factory):
     argv = [
         "--lines", "2000", "--runs", "1", "--no-compile", "--data-dir", str(root / "data"),
         "--out", str(root / "results"), "--readme", str(readme), "--work-dir", str(root / "work"),
-        "--ingest-batch-lines", "200", "--http-requests", "4",
+        "--ingest-batch-lines", "200", "--ingest-large-lines", "300", "--http-requests", "4",
     ]  # fmt: skip
     return suite.main(argv), root
 
@@ -59,6 +59,7 @@ def test_suite_shape(suite_run):
     for method in ("duckdb_raw_append", "store_arrow", "store_csv", "http_arrow", "http_csv",
                    "http_json"):  # fmt: skip
         assert r["ingest"][method]["lines_per_s"] > 0
+        assert r["ingest_large"][method]["lines_per_s"] > 0  # one large feed each (issue 14)
     assert r["startup"]["service_start_s"]["median"] > 0
     assert r["memory"]["column_bytes_per_line"] > 0
     assert set(r["targets"]) >= {"rollup_vs_duckdb", "http_json_ingest", "memory_per_line"}

@@ -98,7 +98,8 @@ def build_entries(
     with a `_row` column (the superseding incoming row); None when there are none.
     """
     incoming = batch.append_column("_row", pa.array(np.arange(batch.num_rows, dtype=np.int64)))
-    lines_new = incoming.filter(pa.array(plan.keep))
+    # every line new or revised (the usual feed): no copy of the whole batch
+    lines_new = incoming if plan.keep.all() else incoming.filter(pa.array(plan.keep))
     parts = []
     if reversed_entries is not None and reversed_entries.num_rows:
         negated = reversed_entries.set_column(
@@ -134,7 +135,7 @@ def _shape(table: pa.Table, kind: str, lines, order: int) -> pa.Table:
     cols = {
         "entry_seq": pa.array(np.zeros(n, np.int64)),
         "feed_seq": pa.array(np.zeros(n, np.int64)),
-        "entry_kind": pa.array([kind] * n, pa.string()),
+        "entry_kind": pa.repeat(pa.scalar(kind, pa.string()), n),
         "lines": lines if isinstance(lines, pa.ChunkedArray | pa.Array)
         else pa.array(np.full(n, lines, np.int8)),
     }  # fmt: skip

@@ -39,15 +39,31 @@ def active_abs_by_currency(codes: np.ndarray, amount: np.ndarray, flags: np.ndar
 
 def feed_delta(entries: pa.Table) -> dict[str, int]:
     """How the feed changes the sum of |amount| of current open lines, per currency:
-    + each open `line` entry, - each reversal (it retires an open line of that amount)."""
+    + each open `line` entry, - each reversal (it retires an open line of that amount).
+
+    Exact (Python ints), vectorised: per currency the additions and the reversals are
+    each summed as two int64 halves (`_exact_sum`); currencies in order of first use."""
     if not entries.num_rows:
         return {}
-    sign = pc.if_else(pc.equal(entries["entry_kind"], "reversal"), -1, 1)
-    signed = pc.multiply(pc.abs(entries["amount_minor"]), sign).to_pylist()
+    reversal = np.asarray(pc.equal(entries["entry_kind"], "reversal"), bool)
+    magnitude = np.abs(entries["amount_minor"].to_numpy())
+    currency = pc.dictionary_encode(entries["currency"].combine_chunks())
+    codes = currency.indices.to_numpy(zero_copy_only=False)
     delta: dict[str, int] = {}
-    for currency, value in zip(entries["currency"].to_pylist(), signed, strict=True):
-        delta[currency] = delta.get(currency, 0) + int(value)
+    for code, name in enumerate(currency.dictionary.to_pylist()):
+        mine = codes == code
+        delta[name] = _exact_sum(magnitude[mine & ~reversal]) - _exact_sum(
+            magnitude[mine & reversal]
+        )
     return delta
+
+
+def _exact_sum(values: np.ndarray) -> int:
+    """Sum of non-negative int64 values below 2^50 (a line's bound), for fewer than 2^31 of
+    them: low 32 bits and the rest summed apart cannot overflow int64."""
+    low = int((values & 0xFFFFFFFF).sum())
+    high = int((values >> 32).sum())
+    return (high << 32) + low
 
 
 def check(before: dict[str, int], delta: dict[str, int]) -> dict[str, int]:

@@ -316,6 +316,7 @@ class ResidentColumns:
         the codes they would get, and a dictionary that would overflow is a 422.
         """
         m = entries.num_rows
+        sizes = self._dict_sizes()
         codes = np.zeros((N_SOURCES, m), np.uint16)
         for row, name in enumerate(SOURCES[:8]):
             codes[row] = self.dicts[name].encode(entries[name], grow=grow)
@@ -342,10 +343,29 @@ class ResidentColumns:
             "lines": entries["lines"].to_numpy(zero_copy_only=False).astype(np.int8),
             "flags": flags.astype(np.uint8),
             "licence": self.dicts["license_ref"].encode(refs, grow=grow),
+            "dict_sizes": sizes,  # the dictionaries the codes were given against
         }
 
-    def _append_batch(self, entries: pa.Table, active) -> None:
-        enc = self.encode(entries)
+    def _dict_sizes(self) -> tuple[int, ...]:
+        return tuple(len(self.dicts[name]) for name in (*SOURCES[:8], "license_ref"))
+
+    def _adopt(self, entries: pa.Table, enc: dict) -> bool:
+        """Grow the dictionaries by the values an encoding made with grow=False named with
+        new codes (as `encode(grow=True)` would have added them); False when the
+        dictionaries have changed since (the caller encodes afresh)."""
+        if enc.get("dict_sizes") != self._dict_sizes() or enc["codes"].shape[1] != len(entries):
+            return False
+        columns = [(self.dicts[name], enc["codes"][row], entries[name])
+                   for row, name in enumerate(SOURCES[:8])]  # fmt: skip
+        refs = pc.fill_null(entries["license_ref"].cast(pa.string()), "")
+        columns.append((self.dicts["license_ref"], enc["licence"], refs))
+        for dictionary, codes, column in columns:
+            dictionary.adopt(codes, column)
+        return True
+
+    def _append_batch(self, entries: pa.Table, active, encoded: dict | None = None) -> None:
+        enc = encoded if encoded is not None and self._adopt(entries, encoded) else None
+        enc = enc or self.encode(entries)
         m = entries.num_rows
         self._grow(m)
         lo, hi = self.n, self.n + m
@@ -365,8 +385,12 @@ class ResidentColumns:
             self.min_day = min(self.min_day, int(days.min()))
         self.n = hi  # published last: a reader never sees a half-written batch
 
-    def extend(self, entries: pa.Table, superseded_seqs: np.ndarray, store) -> None:
-        """Extend with a committed feed's entries; its superseded entries are no longer active."""
+    def extend(
+        self, entries: pa.Table, superseded_seqs: np.ndarray, store, encoded: dict | None = None
+    ) -> None:
+        """Extend with a committed feed's entries; its superseded entries are no longer active.
+        `encoded`: the guard's `encode(entries, grow=False)` of them, reused when the
+        dictionaries are as they were then."""
         with self.lock:
             if entries.num_rows:
                 assert int(entries["entry_seq"][0].as_py()) == self.n, (
@@ -376,7 +400,7 @@ class ResidentColumns:
                 pc.equal(entries["entry_kind"], "line"), pc.equal(entries["status"], "open")
             )
             old_max, old_min = self.max_day, self.min_day
-            self._append_batch(entries, active)
+            self._append_batch(entries, active, encoded)
             if len(superseded_seqs):
                 self.flags[np.asarray(superseded_seqs, np.int64)] &= np.uint8(~ACTIVE & 0xFF)
             if self.max_day > old_max or self.min_day < old_min:

@@ -68,5 +68,17 @@ class Dictionary:
         merged = pc.if_else(missing, pc.add(extra, len(self.values)), codes)
         return merged.to_numpy(zero_copy_only=False).astype(np.uint16)
 
+    def adopt(self, codes: np.ndarray, column: pa.Array | pa.ChunkedArray) -> None:
+        """Add the values that `encode(column, grow=False)` gave the new codes in `codes`:
+        afterwards the dictionary is as `encode(column, grow=True)` would have left it."""
+        new = np.flatnonzero(codes >= len(self.values))
+        if not new.size:
+            return
+        # new codes were given in order of first appearance: len, len + 1, ...
+        given, first = np.unique(codes[new], return_index=True)
+        for code, row in zip(given.tolist(), new[first].tolist(), strict=True):
+            if self.add(column[row].as_py()) != code:
+                raise AssertionError(f"{self.name}: codes out of step with the dictionary")
+
     def __len__(self) -> int:
         return len(self.values)
