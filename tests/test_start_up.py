@@ -46,7 +46,17 @@ def test_the_demo_build_and_first_totals_use_only_the_first_kernels(ledger, tmp_
         return rows, tabs
 
     monkeypatch.setattr(cpu, "_term_tuples", recording_term_tuples)
-    for name in ("screen", "licences", "read_floor", "json_lines", "key_search"):
+    for name in (
+        "screen",
+        "licences",
+        "read_floor",
+        "json_lines",
+        "key_search",
+        "decimal_parts",
+        "integer_parts",
+        "flag_counts",
+        "flag_page",
+    ):
         inner = getattr(dispatch, name)
 
         def recording(*args, _inner=inner, _name=name, **kwargs):
