@@ -21,7 +21,7 @@ from bench.memory import peak_rss_bytes, rss_bytes
 
 HOST = "127.0.0.1"
 # what the service logs once its use cases are ready (api/usecases.py)
-READY_LOG = re.compile(r"columns loaded in ([\d.]+) s, kernels warm after ([\d.]+) s")
+READY_LOG = re.compile(r"columns loaded in ([\d.]+) s, (?:first )?kernels warm after ([\d.]+) s")
 
 
 def free_port() -> int:
