@@ -162,7 +162,7 @@ def test_unauthenticated_app_refuses_other_hosts(tmp_path, monkeypatch):
 
     async def get(client_host: str) -> httpx.Response:
         transport = httpx.ASGITransport(app=app, client=(client_host, 50000))
-        async with httpx.AsyncClient(transport=transport, base_url="http://ledger") as c:
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as c:
             return await c.get("/v1/reference/chips")
 
     try:
@@ -171,5 +171,55 @@ def test_unauthenticated_app_refuses_other_hosts(tmp_path, monkeypatch):
         assert "loopback" in r.json()["title"]
         assert asyncio.run(get("127.0.0.1")).status_code == 200
         assert asyncio.run(get("::1")).status_code == 200
+    finally:
+        app.state.ledger.store.close()
+
+
+def test_unauthenticated_app_refuses_rebinding_cross_site_and_proxied_requests(
+    tmp_path, monkeypatch
+):
+    """A loopback socket is not enough: a page elsewhere reaches it through DNS rebinding
+    (another Host) or a cross-site POST (text/plain needs no preflight), a proxy through
+    Forwarded / X-Real-IP. Each is a 403 and nothing is stored; the service's own pages and
+    plain local clients still work."""
+    import asyncio
+
+    import httpx
+
+    from api.main import create_app, open_ledger
+
+    monkeypatch.delenv("CHIP_LEDGER_API_KEYS", raising=False)
+    settings = Settings(db=str(tmp_path / "t.duckdb"))
+    app = create_app(settings)
+    app.state.ledger = open_ledger(settings)
+    rate = b"date,JPY\n2026-01-01,1\n"
+    importer = "/v1/reference/fx-rates/import?format=wide&base=USD"
+
+    async def send(method: str, path: str, headers: dict, body: bytes | None = None):
+        transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000") as c:
+            return await c.request(method, path, headers=headers, content=body)
+
+    def status(method, path, headers, body=None) -> int:
+        return asyncio.run(send(method, path, headers, body)).status_code
+
+    try:
+        before = app.state.ledger.store.content_hash()
+        plain = {"Content-Type": "text/plain;charset=UTF-8"}
+        assert status("POST", importer, {**plain, "Origin": "http://evil.example"}, rate) == 403
+        assert status("POST", importer, {**plain, "Origin": "null"}, rate) == 403
+        assert status("GET", "/v1/reference/chips", {"Host": "attacker.example:8000"}) == 403
+        assert status("PUT", "/v1/reference/budgets", {"Host": "attacker.example:8000",
+                      "Content-Type": "application/json"}, b"[]") == 403  # fmt: skip
+        for proxied in ({"Forwarded": "for=203.0.113.9;proto=http"}, {"X-Real-IP": "203.0.113.9"},
+                        {"Forwarded": 'for="[2001:db8::1]:4711"'}):  # fmt: skip
+            assert status("GET", "/healthz", proxied) == 403
+        assert app.state.ledger.store.content_hash() == before  # nothing of it was stored
+        # the service's own origin and host names, and clients that send no Origin
+        assert status("GET", "/v1/reference/chips", {"Host": "localhost:8000"}) == 200
+        assert status("GET", "/v1/reference/chips", {"Host": "[::1]:8000"}) == 200
+        assert status("GET", "/v1/reference/chips", {"Origin": "http://evil.example"}) == 200  # a read
+        assert status("POST", importer, {**plain, "Origin": "http://127.0.0.1:8000"}, rate) == 200
+        assert status("POST", importer, {"Content-Type": "text/csv"}, rate) == 200
     finally:
         app.state.ledger.store.close()

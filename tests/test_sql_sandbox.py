@@ -420,3 +420,19 @@ def test_forwarded_non_loopback_client_is_refused(server):
     r = server.client.get("/healthz", headers={"X-Forwarded-For": "203.0.113.9"})
     assert r.status_code == 403, r.text
     assert server.client.get("/healthz").status_code == 200
+
+
+def test_a_real_server_refuses_other_proxies_rebinding_and_cross_site_posts(server):
+    """The same rules on a real uvicorn (api.loopback): Forwarded / X-Real-IP naming
+    another host, a Host of another name, a cross-site text/plain POST."""
+    for headers in ({"Forwarded": "for=203.0.113.9"}, {"X-Real-IP": "203.0.113.9"},
+                    {"Host": "attacker.example"}):  # fmt: skip
+        r = server.client.get("/healthz", headers=headers)
+        assert r.status_code == 403, (headers, r.text)
+    before = server.client.get("/healthz").json()
+    r = server.client.post(
+        "/v1/sql", content=b'{"sql": "SELECT 1"}',
+        headers={"Origin": "http://evil.example", "Content-Type": "text/plain"},
+    )  # fmt: skip
+    assert r.status_code == 403 and "Cross-site" in r.json()["title"]
+    assert server.client.get("/healthz").json() == before
