@@ -7,7 +7,7 @@ import os
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
@@ -17,6 +17,7 @@ from api.limits import BodyLimitMiddleware
 from api.loopback import LoopbackOnlyMiddleware
 from api.metrics import MetricsMiddleware
 from api.models import FeedLine, FeedObject
+from api.params import known_query_parameters
 from api.problems import Problem
 from api.routes import (
     budgets,
@@ -137,7 +138,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         health, orders, reference, parties, totals, budgets, sourcing, compliance, licences,
         sql, snapshots, dashboard,
     ):  # fmt: skip
-        app.include_router(module.router)
+        # a parameter a route does not know is a 422, never silently ignored (api.params)
+        app.include_router(module.router, dependencies=[Depends(known_query_parameters)])
 
     def openapi() -> dict:
         if app.openapi_schema is None:

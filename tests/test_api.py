@@ -585,3 +585,32 @@ def test_fx_rates_import_as_published(server):
     assert_problem(
         server.client.post("/v1/reference/fx-rates/import?format=xls", content=b"x"), 415
     )
+
+
+@pytest.mark.parametrize(
+    ("path", "named"),
+    [
+        ("/v1/compliance?entity=ACME-SG&limit=3", "entity"),  # compliance has no entity filter
+        ("/v1/compliance?rule_id=nope", "rule_id"),  # the parameter is `rule`
+        ("/v1/budgets?fiscal_year=2025&fiscal_year=2024", "fiscal_year"),  # which one?
+        ("/v1/budgets?fiscal_year=2025&foo=1", "foo"),
+        ("/v1/sourcing?entity=ACME-SG&entity=ACME-CN", "entity"),
+        ("/v1/licences?stat=ok", "stat"),
+        ("/v1/totals?by=entity&limit=3", "limit"),
+    ],
+)
+def test_unknown_or_repeated_query_parameters_are_422_not_ignored(server, path, named):
+    r = server.client.get(path)
+    assert r.status_code == 422, r.text
+    assert r.json()["errors"][0]["field"] == named
+    # the same route without the stray parameter answers
+    assert server.client.get(path.split("?")[0]).status_code == 200
+
+
+def test_declared_and_repeatable_parameters_still_pass(server):
+    for path in (
+        "/v1/budgets?fiscal_year=2025&entity=ACME-SG",
+        "/v1/compliance?fiscal_year=2025&rule=US-3A090a-TPP&limit=5&offset=0",
+        "/v1/totals?by=entity&by=chip_model&destination=SG&destination=CN&currency=USD",
+    ):
+        assert server.client.get(path).status_code == 200, path
