@@ -218,7 +218,9 @@ def test_unauthenticated_app_refuses_rebinding_cross_site_and_proxied_requests(
         # the service's own origin and host names, and clients that send no Origin
         assert status("GET", "/v1/reference/chips", {"Host": "localhost:8000"}) == 200
         assert status("GET", "/v1/reference/chips", {"Host": "[::1]:8000"}) == 200
-        assert status("GET", "/v1/reference/chips", {"Origin": "http://evil.example"}) == 200  # a read
+        assert (
+            status("GET", "/v1/reference/chips", {"Origin": "http://evil.example"}) == 200
+        )  # a read
         assert status("POST", importer, {**plain, "Origin": "http://127.0.0.1:8000"}, rate) == 200
         assert status("POST", importer, {"Content-Type": "text/csv"}, rate) == 200
     finally:

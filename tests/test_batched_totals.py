@@ -170,3 +170,13 @@ def test_a_bad_rate_basis_fails_each_request_as_it_would_alone(filled, fx):
     for t in threads:
         t.join()
     assert errors == want == [("invalid-parameter", 422)] * 3
+
+
+@pytest.mark.parametrize("fx", ["20250630", "2025-W26-1", "9999-12-31", "1999-12-31", "2025-6-30"])
+def test_fx_is_a_date_in_the_contract_form_and_range(filled, fx):
+    """YYYY-MM-DD within the ledger's dates (2000-2099): Python's fromisoformat took
+    20250630 and week dates, and 9999-12-31 answered 200."""
+    with pytest.raises(LedgerError) as refused:
+        filled.totals(["entity"], "USD", fx=fx)
+    assert refused.value.status == 422 and refused.value.kind == "invalid-parameter"
+    assert filled.totals(["entity"], "USD", fx="2025-06-30")["rows"]

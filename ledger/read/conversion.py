@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ledger.domain.money import MINOR_EXPONENT
-from ledger.domain.schema import date_of, day_of
+from ledger.domain.schema import FIRST_DATE, LAST_DATE, date_of, day_of
 from ledger.read.dims import (
     _bad_param,
 )
@@ -81,10 +81,7 @@ class Conversions:
         v_num, v_den = lk.rate_num, lk.rate_den  # [currency, day]
         fixed_day = -1
         if fx != "order-date":
-            try:
-                fixed_date = dt.date.fromisoformat(fx)
-            except ValueError:
-                raise _bad_param("fx", f"{fx!r} is neither order-date nor YYYY-MM-DD") from None
+            fixed_date = _fx_date(fx)
             column = min(max(day_of(fixed_date) - lk.rate_day0, -1), v_num.shape[1] - 1)
             if column >= 0:
                 v_num, v_den = v_num[:, [column]], v_den[:, [column]]
@@ -148,3 +145,17 @@ def _cells(v_num, v_den, r: int, exps: np.ndarray, e_r: int):
     wide = present & ((v_num < 0) | (v_num[r][None, :] < 0) | ~(fits & f1 & f2))
     ok = present & ~wide
     return np.where(ok, num, 0), np.where(ok, den, 0), wide
+
+
+def _fx_date(fx: str) -> dt.date:
+    """The `fx` date, as the contract says: YYYY-MM-DD only (Python's fromisoformat also
+    takes 20250630 and week dates), within the ledger's dates (FIRST_DATE..LAST_DATE)."""
+    try:
+        if len(fx) != 10 or fx[4] != "-" or fx[7] != "-":
+            raise ValueError
+        fixed_date = dt.date.fromisoformat(fx)
+    except ValueError:
+        raise _bad_param("fx", f"{fx[:40]!r} is neither order-date nor YYYY-MM-DD") from None
+    if not FIRST_DATE <= fixed_date <= LAST_DATE:
+        raise _bad_param("fx", f"{fx} is outside the ledger's dates ({FIRST_DATE} to {LAST_DATE})")
+    return fixed_date
