@@ -402,7 +402,7 @@ def test_without_keys_every_route_answers_loopback_only(tmp_path, monkeypatch):
 
     async def get(client_host: str, path: str) -> httpx.Response:
         transport = httpx.ASGITransport(app=app, client=(client_host, 50000))
-        async with httpx.AsyncClient(transport=transport, base_url="http://ledger") as c:
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as c:
             return await c.get(path)
 
     try:

@@ -114,7 +114,7 @@ def test_admin_route(tmp_path, monkeypatch):
 
     async def post(params: dict) -> httpx.Response:
         transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
-        async with httpx.AsyncClient(transport=transport, base_url="http://ledger") as c:
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as c:
             return await c.post("/v1/reference/upgrade", params=params)
 
     try:
