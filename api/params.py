@@ -16,7 +16,7 @@ from fastapi import Request
 
 from ledger.domain.errors import LedgerError, RowError
 
-_declared: dict[int, tuple[frozenset[str], frozenset[str]]] = {}  # route id -> (names, lists)
+_CACHED = "_chip_ledger_query_params"  # on the route object: (names, repeatable names)
 
 
 def _is_list(annotation) -> bool:
@@ -37,7 +37,7 @@ def _fields(dependant) -> list:
 
 def _route_params(route) -> tuple[frozenset[str], frozenset[str]]:
     """(every query parameter name, the repeatable ones) the route declares."""
-    known = _declared.get(id(route))
+    known = getattr(route, _CACHED, None)  # kept on the route: an id could be reused
     if known is None:
         fields = _fields(route.dependant)
         extra = [
@@ -46,7 +46,8 @@ def _route_params(route) -> tuple[frozenset[str], frozenset[str]]:
         names = {f.alias for f in fields} | {p["name"] for p in extra}
         lists = {f.alias for f in fields if _is_list(f.field_info.annotation)}
         lists |= {p["name"] for p in extra if p.get("schema", {}).get("type") == "array"}
-        known = _declared[id(route)] = (frozenset(names), frozenset(lists))
+        known = (frozenset(names), frozenset(lists))
+        setattr(route, _CACHED, known)
     return known
 
 
