@@ -28,7 +28,7 @@ test: $(STAMP) $(CHROMIUM)
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest
 
-# the edit loop: everything but the tests that start servers, fuzz or build demo ledgers
+# the edit loop: everything but the tests that start servers, fuzz, build demo ledgers or run the CUDA simulator
 test-fast: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -m "not slow"

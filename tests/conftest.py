@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 
 # CUDA kernels run under the simulator in CI: set before numba is imported.
 os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")
@@ -61,9 +62,16 @@ SLOW_MODULES = {
 }  # fmt: skip
 
 
+# fixtures that start a real server: a test that uses one is slow wherever it lives
+SERVER_FIXTURES = {"server", "servers", "served", "live"}
+
+
 def pytest_collection_modifyitems(items):
     for item in items:
-        if item.module.__name__.rsplit(".", 1)[-1] in SLOW_MODULES:
+        starts_server = SERVER_FIXTURES & set(getattr(item, "fixturenames", ()))
+        # the CUDA twins under the simulator (NUMBA_ENABLE_CUDASIM=1) run in `make test`
+        on_cudasim = re.search(r"[\[-]cuda[\]-]", item.nodeid) is not None
+        if item.module.__name__.rsplit(".", 1)[-1] in SLOW_MODULES or starts_server or on_cudasim:
             item.add_marker(pytest.mark.slow)
 
 
