@@ -110,3 +110,14 @@ def half_even_div(numerator: int, denominator: int) -> int:
     if twice > denominator or (twice == denominator and q % 2 == 1):
         q += 1
     return q
+
+
+def exact_sum(values, axis: int | None = None):
+    """The exact sum of int64 values (a Python int, or a list of them along `axis`), for
+    fewer than 2^31 of them: each is high * 2^32 + low (low in [0, 2^32)), and each half
+    summed in int64 cannot wrap; a plain numpy sum wraps silently past int64."""
+    low = (values & 0xFFFFFFFF).sum(axis=axis)
+    high = (values >> 32).sum(axis=axis)
+    if axis is None:
+        return (int(high) << 32) + int(low)
+    return [(int(h) << 32) + int(lo) for h, lo in zip(high, low, strict=True)]

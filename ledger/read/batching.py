@@ -104,9 +104,7 @@ class Batching:
         request that does not use that dimension would count the line alone."""
         for name in dims:
             dim = self._dim(name)
-            width = self._source_width(dim.src)
-            lut = np.full(width, -1, np.int64)
-            lut[: min(width, len(dim.lut))] = dim.lut[:width]
+            width, lut = self._source_lut(dim)  # as the cube's own term tables read it
             if (self.cols.seen[dim.src, :width] & (lut < 0)).any():
                 return False
         return True

@@ -159,9 +159,7 @@ class Dimensions:
         strides = []
         dims = [self._dim(name) for name in by]
         for dim in reversed(dims):
-            width = self._source_width(dim.src)
-            lut = np.full(width, -1, np.int64)
-            lut[: min(width, len(dim.lut))] = dim.lut[:width]
+            width, lut = self._source_lut(dim)
             # compact to the derived values that occur, so group counts stay small
             seen[dim.src] = self.cols.seen[dim.src, :width]
             used = np.unique(lut[seen[dim.src] & (lut >= 0)])
@@ -182,13 +180,19 @@ class Dimensions:
             if name in by:
                 continue
             dim = self._dim(name)
-            width = self._source_width(dim.src)
-            lut = np.full(width, -1, np.int64)
-            lut[: min(width, len(dim.lut))] = dim.lut[:width]
+            _, lut = self._source_lut(dim)
             allowed = self._allowed(dim, values)
             tab = np.where((lut >= 0) & allowed[np.maximum(lut, 0)], 0, -1)
             terms.append((dim.src, tab))
         return terms, group_labels, strides, max(stride, 1)
+
+    def _source_lut(self, dim: _Dim) -> tuple[int, np.ndarray]:
+        """(width, lut): the dimension's value index per code of its source column, -1
+        where a code has no value (or lies past the dimension's own table)."""
+        width = self._source_width(dim.src)
+        lut = np.full(width, -1, np.int64)
+        lut[: min(width, len(dim.lut))] = dim.lut[:width]
+        return width, lut
 
     @staticmethod
     def _allowed(dim: _Dim, values: list | None) -> np.ndarray:

@@ -10,6 +10,7 @@ import numpy as np
 from kernels import dispatch
 from kernels.layout import ERR_OUT_OF_RANGE, ERR_SLOTS, out_of_range_columns
 from ledger.domain.errors import LedgerError
+from ledger.domain.money import exact_sum
 from ledger.read.conversion import _Conversion
 from ledger.resident import columns as C
 
@@ -21,15 +22,11 @@ INT64_MAX = 2**63 - 1
 
 
 def exact_column_sums(out: np.ndarray) -> list[int]:
-    """The sum of each column of an int64 table, exactly (Python ints): each value split
-    as high * 2^32 + low (low in [0, 2^32)), and each half summed in int64, which cannot
-    wrap below 2^31 rows. A plain numpy sum wraps where the groups fit and their sum
-    does not (two groups of 8 x 10^18 JPY)."""
+    """The sum of each column of an int64 table, exactly (Python ints): a plain numpy sum
+    wraps where the groups fit and their sum does not (two groups of 8 x 10^18 JPY)."""
     if out.shape[0] >= 2**31:
         raise ValueError("at most 2^31 - 1 rows")
-    low = (out & np.int64(0xFFFFFFFF)).sum(axis=0)
-    high = (out >> np.int64(32)).sum(axis=0)
-    return [(int(h) << 32) + int(lo) for h, lo in zip(high, low, strict=True)]
+    return exact_sum(out, axis=0)
 
 
 class Rollups:

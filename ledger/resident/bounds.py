@@ -16,6 +16,7 @@ import pyarrow.compute as pc
 
 from kernels.layout import ACTIVE, CURRENCY
 from ledger.domain.errors import LedgerError, RowError
+from ledger.domain.money import exact_sum
 
 MAX_TOTAL_MINOR = 2**63 - 1
 
@@ -30,10 +31,7 @@ def active_abs_by_currency(codes: np.ndarray, amount: np.ndarray, flags: np.ndar
     magnitude = np.abs(amount[active])
     sums = {}
     for code in np.unique(currency):
-        part = magnitude[currency == code]
-        low = int((part & 0xFFFFFFFF).sum())
-        high = int((part >> 32).sum())
-        sums[int(code)] = (high << 32) + low
+        sums[int(code)] = exact_sum(magnitude[currency == code])
     return sums
 
 
@@ -42,7 +40,7 @@ def feed_delta(entries: pa.Table) -> dict[str, int]:
     + each open `line` entry, - each reversal (it retires an open line of that amount).
 
     Exact (Python ints), vectorised: per currency the additions and the reversals are
-    each summed as two int64 halves (`_exact_sum`); currencies in order of first use."""
+    each summed as two int64 halves (`money.exact_sum`); currencies in order of first use."""
     if not entries.num_rows:
         return {}
     reversal = np.asarray(pc.equal(entries["entry_kind"], "reversal"), bool)
@@ -52,18 +50,8 @@ def feed_delta(entries: pa.Table) -> dict[str, int]:
     delta: dict[str, int] = {}
     for code, name in enumerate(currency.dictionary.to_pylist()):
         mine = codes == code
-        delta[name] = _exact_sum(magnitude[mine & ~reversal]) - _exact_sum(
-            magnitude[mine & reversal]
-        )
+        delta[name] = exact_sum(magnitude[mine & ~reversal]) - exact_sum(magnitude[mine & reversal])
     return delta
-
-
-def _exact_sum(values: np.ndarray) -> int:
-    """Sum of non-negative int64 values below 2^50 (a line's bound), for fewer than 2^31 of
-    them: low 32 bits and the rest summed apart cannot overflow int64."""
-    low = int((values & 0xFFFFFFFF).sum())
-    high = int((values >> 32).sum())
-    return (high << 32) + low
 
 
 def check(before: dict[str, int], delta: dict[str, int]) -> dict[str, int]:
